@@ -70,7 +70,7 @@ fn rows_until_eos(generated: &Tensor) -> Vec<Vec<i64>> {
 }
 
 fn cut(row: &[i64]) -> Vec<i64> {
-    row.iter().take_while(|&&id| id != crate::EOS).copied().filter(|&id| id != crate::PAD).collect()
+    row.iter().take_while(|&&id| id != crate::EOS).copied().filter(|&id| id != crate::PAD && id != crate::SOS).collect()
 }
 
 /// Attention of the model over the source `[S]` for each generated token of

@@ -181,6 +181,27 @@ pub fn sentence_bleu(hyp: &str, reference: &str) -> f64 {
     score_from_stats(&segment_stats(&tokenize_13a(hyp), &tokenize_13a(reference)), true)
 }
 
+/// Hypotheses and references whose scores were computed once with the real
+/// packages (sacrebleu 2.6.0 `corpus_bleu` / `sentence_bleu`; CodeXGLUE's
+/// `Code-Text/code-to-text/code/bleu.py` `bleuFromMaps` / `bleu`, run on
+/// `splitPuncts(line.strip().lower())` as its `computeMaps` does); the
+/// script `bench/check_bleu.py` recomputes them.
+#[cfg(test)]
+pub(crate) const CASES: [(&str, &str); 12] = [
+    ("def add ( a , b ) : return a + b", "def add ( a , b ) : return a + b"),
+    ("return max(values)", "return max ( values )"),
+    ("for i in range(10): print(i)", "for i in range(10):\n    print(i)"),
+    ("x = 3.14, y = 1,000", "x = 3.14 , y = 1000"),
+    ("self.foo_bar = None", "self.foo_bar = []"),
+    ("if a<b and c>=d: return -1", "if a < b and c >= d : return - 1"),
+    ("", "return None"),
+    ("import os.path as osp", "import os"),
+    ("Ünïcode naïve café — “quotes”", "Unicode naive café — \"quotes\""),
+    ("a.. b,, c-3 10-20", "a . . b , , c - 3 10 - 20"),
+    ("return", "return x"),
+    ("raise ValueError('bad value: %s' % x)", "raise ValueError ( 'bad value: %s' % x )"),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +230,33 @@ mod tests {
         // so the second period is only split by the third pass.
         assert_eq!(toks("a.."), ["a", ".", "."]);
         assert_eq!(toks("1.,2"), ["1", ".", ",", "2"]);
+    }
+
+    #[test]
+    fn agrees_with_sacrebleu() {
+        let (hyps, refs): (Vec<&str>, Vec<&str>) = CASES.iter().copied().unzip();
+        let corpus = corpus_bleu(&hyps, &refs);
+        assert!((corpus - 78.22507750119044).abs() < 1e-9, "{corpus}");
+        let first6 = corpus_bleu(&hyps[..6], &refs[..6]);
+        assert!((first6 - 89.99642480518432).abs() < 1e-9, "{first6}");
+        let sentences = [
+            100.00000000000004,
+            100.00000000000004,
+            100.00000000000004,
+            80.91067115702207,
+            70.1396726799769,
+            83.1353976469103,
+            0.0,
+            16.233395773754953,
+            14.320952289897704,
+            53.87551338654778,
+            36.78794411714425,
+            100.00000000000004,
+        ];
+        for ((h, r), want) in CASES.iter().zip(sentences) {
+            let got = sentence_bleu(h, r);
+            assert!((got - want).abs() < 1e-9, "{h:?} vs {r:?}: {got} != {want}");
+        }
     }
 
     #[test]

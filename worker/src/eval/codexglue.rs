@@ -104,6 +104,32 @@ mod tests {
     }
 
     #[test]
+    fn agrees_with_codexglue_script() {
+        use crate::eval::bleu::CASES;
+        let (hyps, refs): (Vec<&str>, Vec<&str>) = CASES.iter().copied().unzip();
+        let corpus = codexglue_bleu(&hyps, &refs);
+        assert!((corpus - 72.5897250642814).abs() < 1e-9, "{corpus}");
+        let sentences = [
+            1.0,
+            1.0,
+            1.0,
+            0.704855911033775,
+            0.7382729905093979,
+            1.0,
+            0.1353352832366127,
+            0.2730120862709067,
+            0.2527600769504433,
+            1.0,
+            0.6065306597126334,
+            1.0,
+        ];
+        for ((h, r), want) in CASES.iter().zip(sentences) {
+            let got = segment_smoothed_bleu(&codexglue_tokens(h), &codexglue_tokens(r));
+            assert!((got - want).abs() < 1e-12, "{h:?} vs {r:?}: {got} != {want}");
+        }
+    }
+
+    #[test]
     fn identical_segments_score_100() {
         let s = "def f(x): return x + 1";
         assert!((codexglue_bleu(&[s], &[s]) - 100.0).abs() < 1e-9);

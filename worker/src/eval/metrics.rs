@@ -55,8 +55,9 @@ pub fn exact_match_text(prediction: &str, reference: &str) -> bool {
     prediction.trim() == reference.trim()
 }
 
-/// Share of exact matches, 0..100; 0 for no pairs.
-pub fn exact_match_rate(matches: impl IntoIterator<Item = bool>) -> f64 {
+/// Share of true values (exact matches, parsing predictions), 0..100; 0
+/// for none.
+pub fn percent_true(matches: impl IntoIterator<Item = bool>) -> f64 {
     let (mut hit, mut n) = (0u64, 0u64);
     for m in matches {
         hit += m as u64;
@@ -101,7 +102,7 @@ mod tests {
     fn exact_match_strips_whitespace_only() {
         assert!(exact_match_text("  return x\n", "return x"));
         assert!(!exact_match_text("return  x", "return x"));
-        assert_eq!(exact_match_rate([true, false, true, true]), 75.0);
-        assert_eq!(exact_match_rate([]), 0.0);
+        assert_eq!(percent_true([true, false, true, true]), 75.0);
+        assert_eq!(percent_true([]), 0.0);
     }
 }

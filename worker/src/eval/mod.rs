@@ -5,8 +5,9 @@ pub mod bleu;
 pub mod codexglue;
 pub mod errors;
 pub mod metrics;
+// pub mod report; (needs the data crate)
 
 pub use bleu::{corpus_bleu, sentence_bleu};
 pub use codexglue::codexglue_bleu;
 pub use errors::error_category;
-pub use metrics::{corpus_token_accuracy, exact_match_rate, exact_match_text, token_accuracy};
+pub use metrics::{corpus_token_accuracy, exact_match_text, percent_true, token_accuracy};
