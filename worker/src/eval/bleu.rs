@@ -182,7 +182,7 @@ pub fn sentence_bleu(hyp: &str, reference: &str) -> f64 {
 }
 
 /// Hypotheses and references whose scores were computed once with the real
-/// packages (sacrebleu 2.6.0 `corpus_bleu` / `sentence_bleu`; CodeXGLUE's
+/// packages (sacrebleu 2.5.1 and 2.6.0 agree: `corpus_bleu` / `sentence_bleu`; CodeXGLUE's
 /// `Code-Text/code-to-text/code/bleu.py` `bleuFromMaps` / `bleu`, run on
 /// `splitPuncts(line.strip().lower())` as its `computeMaps` does); the
 /// script `bench/check_bleu.py` recomputes them.
