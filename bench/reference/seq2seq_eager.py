@@ -11,7 +11,7 @@ teacher forcing 1.0 where the architecture allows it, one output projection
 over all steps), so a difference measures the framework, not the method.
 
     . scripts/env.sh
-    python bench/reference/seq2seq_eager.py [--small] [--steps N] [--threads N] [ARCH...]
+    python bench/reference/seq2seq_eager.py [--small] [--dim D] [--batch B] [--steps N] [--threads N] [ARCH...]
 """
 
 import argparse
@@ -205,13 +205,15 @@ def batch(rng, n, vocab):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--small", action="store_true")
+    ap.add_argument("--dim", type=int)
+    ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--threads", type=int)
     ap.add_argument("archs", nargs="*")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
-    e = h = 64 if a.small else 256
+    e = h = a.dim or (64 if a.small else 256)
     vocab = 1000 if a.small else 5000
     builders = {
         "rnn": lambda: Recurrent("rnn", vocab, e, h, 2, True, 0.3),
@@ -235,7 +237,7 @@ def main():
             model.train()
             tokens, secs = 0, 0.0
             for step in range(a.steps + 1):
-                src, lengths, inp, tgt, ntok = batch(rng, 64, vocab)
+                src, lengths, inp, tgt, ntok = batch(rng, a.batch, vocab)
                 t0 = time.perf_counter()
                 logits = forward(model, src, lengths, inp, tf, rng)
                 loss = F.cross_entropy(logits.reshape(-1, vocab), tgt.reshape(-1), ignore_index=PAD)
@@ -249,7 +251,7 @@ def main():
                     tokens += ntok
             line += f"  train tf={tf}: {tokens / secs:8.0f} tok/s"
         model.eval()
-        src, lengths, _, _, _ = batch(rng, 64, vocab)
+        src, lengths, _, _, _ = batch(rng, a.batch, vocab)
         best = float("inf")
         for _ in range(3):  # best of three, as the Rust bench
             t0 = time.perf_counter()

@@ -2,7 +2,7 @@
 //! batches shaped like the reference study's (seed 002: vocabularies of
 //! 5000, sources up to 50 tokens, targets up to 80, batch 64).
 //!
-//!     cargo bench -p intervene-worker --bench throughput -- [--small] [--steps N] [--threads N] [ARCH...]
+//!     cargo bench -p intervene-worker --bench throughput -- [--small] [--dim D] [--batch B] [--steps N] [--threads N] [ARCH...]
 //!
 //! Prints target tokens per second of optimisation steps (forward, backward,
 //! clipping, Adam) at teacher forcing 1.0 and 0.5, and decoded sequences per
@@ -20,17 +20,21 @@ use tch::{Device, Reduction};
 
 struct Args {
     small: bool,
+    dim: Option<u32>,
+    batch: usize,
     steps: usize,
     threads: Option<i32>,
     archs: Vec<String>,
 }
 
 fn args() -> Args {
-    let mut a = Args { small: false, steps: 5, threads: None, archs: Vec::new() };
+    let mut a = Args { small: false, dim: None, batch: 64, steps: 5, threads: None, archs: Vec::new() };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
         match x.as_str() {
             "--small" => a.small = true,
+            "--dim" => a.dim = it.next().and_then(|v| v.parse().ok()),
+            "--batch" => a.batch = it.next().and_then(|v| v.parse().ok()).unwrap_or(a.batch),
             "--steps" => a.steps = it.next().and_then(|v| v.parse().ok()).unwrap_or(a.steps),
             "--threads" => a.threads = it.next().and_then(|v| v.parse().ok()),
             "--bench" => {}
@@ -40,8 +44,12 @@ fn args() -> Args {
     a
 }
 
-fn specs(small: bool) -> Vec<(&'static str, ModelSpec)> {
-    let (e, h) = if small { (64, 64) } else { (256, 256) };
+fn specs(small: bool, dim: Option<u32>) -> Vec<(&'static str, ModelSpec)> {
+    let (e, h) = match dim {
+        Some(d) => (d, d),
+        None if small => (64, 64),
+        None => (256, 256),
+    };
     let r = RecurrentSpec { embedding_dim: e, hidden_dim: h, layers: 2, dropout: 0.3, bidirectional: true };
     vec![
         ("rnn", ModelSpec::Rnn(r.clone())),
@@ -89,11 +97,11 @@ fn main() {
         tch::set_num_threads(t);
     }
     let vocab = if a.small { 1000 } else { 5000 };
-    let batch = 64;
+    let batch = a.batch;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let data = corpus(batch * (a.steps + 1), vocab, &mut rng);
     println!("threads {}  small {}  steps {}", tch::get_num_threads(), a.small, a.steps);
-    for (name, spec) in specs(a.small) {
+    for (name, spec) in specs(a.small, a.dim) {
         if !a.archs.is_empty() && !a.archs.iter().any(|x| x == name) {
             continue;
         }

@@ -118,7 +118,10 @@ impl Checkpoint {
     /// Loads a checkpoint written by [`save`] onto `device`.
     pub fn load(dir: &Path, device: Device) -> Result<Checkpoint> {
         if !dir.is_dir() {
-            return Err(JobError::checkpoint(dir, "not a directory (expected a checkpoint written by `intervene train`)"));
+            return Err(JobError::checkpoint(
+                dir,
+                "not a directory (expected a checkpoint written by `intervene train`)",
+            ));
         }
         let spec_path = dir.join(SPEC);
         let spec = JobSpec::from_json(&read(spec_path.clone())?)
@@ -127,7 +130,10 @@ impl Checkpoint {
         let meta: Meta = serde_json::from_str(&read(meta_path.clone())?)
             .map_err(|e| JobError::checkpoint(&meta_path, format!("line {}: {e}", e.line())))?;
         if meta.format != FORMAT {
-            return Err(JobError::checkpoint(&meta_path, format!("format {} is not the supported {FORMAT}", meta.format)));
+            return Err(JobError::checkpoint(
+                &meta_path,
+                format!("format {} is not the supported {FORMAT}", meta.format),
+            ));
         }
         let tokenizer = Tokenizer::load(&dir.join(TOKENIZER)).map_err(data_err(dir))?;
         let source_vocab = Vocab::load(&dir.join(SOURCE_VOCAB)).map_err(data_err(dir))?;

@@ -18,7 +18,10 @@ pub fn parse_device(name: &str) -> std::result::Result<Device, String> {
         Device::Cuda(i) if i >= available => Err(if available == 0 {
             format!("device `{name}` asked for, but torch sees no CUDA device on this machine")
         } else {
-            format!("device `{name}` asked for, but torch sees only {available} CUDA device(s) (cuda:0..cuda:{})", available - 1)
+            format!(
+                "device `{name}` asked for, but torch sees only {available} CUDA device(s) (cuda:0..cuda:{})",
+                available - 1
+            )
         }),
         d => Ok(d),
     }

@@ -76,7 +76,8 @@ pub fn run_job(
     tch::manual_seed(spec.seed as i64);
     let vs = nn::VarStore::new(opts.device);
     let d = &spec.data;
-    let model = Model::new(&spec.model, vs.root(), d.source_vocab_size, d.target_vocab_size, checkpoint::max_positions(spec))?;
+    let model =
+        Model::new(&spec.model, vs.root(), d.source_vocab_size, d.target_vocab_size, checkpoint::max_positions(spec))?;
     let trainable_params: u64 = vs.trainable_variables().iter().map(|t| t.numel() as u64).sum();
     let (train_c, valid_c, test_c) = (corpus(&prepared.train), corpus(&prepared.valid), corpus(&prepared.test));
     let outcome = train::fit(
@@ -178,12 +179,7 @@ fn attention_maps(
             .unwrap_or_default();
         let mut source_tokens = ex.source_tokens.clone();
         source_tokens.push("<EOS>".to_string());
-        maps.push(pb::AttentionMap {
-            example_id: ex.id.clone(),
-            source_tokens,
-            target_tokens: pred.clone(),
-            weights,
-        });
+        maps.push(pb::AttentionMap { example_id: ex.id.clone(), source_tokens, target_tokens: pred.clone(), weights });
     }
     maps
 }

@@ -5,7 +5,7 @@ pub mod bleu;
 pub mod codexglue;
 pub mod errors;
 pub mod metrics;
-// pub mod report; (needs the data crate)
+pub mod report;
 
 pub use bleu::{corpus_bleu, sentence_bleu};
 pub use codexglue::codexglue_bleu;

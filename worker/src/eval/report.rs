@@ -25,7 +25,11 @@ pub struct Outcomes {
 
 /// Rows and outcomes for `examples` and their predicted target tokens
 /// (same order).
-pub fn score_split(examples: &[Example], predictions: &[Vec<String>], tokenizer: &Tokenizer) -> (Vec<pb::ExampleRow>, Outcomes) {
+pub fn score_split(
+    examples: &[Example],
+    predictions: &[Vec<String>],
+    tokenizer: &Tokenizer,
+) -> (Vec<pb::ExampleRow>, Outcomes) {
     let code = tokenizer.kind().detokenizes_to_code();
     let mut rows = Vec::with_capacity(examples.len());
     let (mut hyps, mut refs) = (Vec::with_capacity(examples.len()), Vec::with_capacity(examples.len()));
