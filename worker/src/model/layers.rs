@@ -200,6 +200,17 @@ impl RecurrentStack {
         (padded, state)
     }
 
+    /// `(weight_ih, weight_hh, bias_ih, bias_hh)` of one layer's forward
+    /// direction, for models that run the cells themselves.
+    pub fn layer_weights(&self, layer: i64) -> [&Tensor; 4] {
+        let at = (layer * self.directions() * 4) as usize;
+        [&self.weights[at], &self.weights[at + 1], &self.weights[at + 2], &self.weights[at + 3]]
+    }
+
+    pub fn layers(&self) -> i64 {
+        self.layers
+    }
+
     fn weights_ref(&self) -> Vec<&Tensor> {
         self.weights.iter().collect()
     }

@@ -42,6 +42,8 @@ pub struct Memory {
     pub valid: Tensor,
     /// `[B, S]`, true at padding.
     pub padding: Tensor,
+    /// The attention decoder's weights, prepared once per batch.
+    pub cells: Option<attention::Cells>,
 }
 
 impl Memory {
@@ -52,6 +54,7 @@ impl Memory {
             cross: self.cross.iter().map(|(k, v)| (k.index_select(0, index), v.index_select(0, index))).collect(),
             valid: self.valid.index_select(0, index),
             padding: self.padding.index_select(0, index),
+            cells: self.cells.as_ref().map(attention::Cells::shallow_clone),
         }
     }
 }
@@ -59,6 +62,9 @@ impl Memory {
 #[derive(Debug)]
 pub enum DecoderState {
     Recurrent(RecState),
+    /// Per layer `(h, c)`, each `[B, H]`, of decoders that run their cells
+    /// one by one.
+    Cells(Vec<(Tensor, Tensor)>),
     /// Self-attention keys and values of the tokens decoded so far, per
     /// layer `[B, heads, t, head_dim]`, and the next position.
     Transformer {
@@ -71,6 +77,9 @@ impl DecoderState {
     pub fn index_select(&self, index: &Tensor) -> DecoderState {
         match self {
             DecoderState::Recurrent(s) => DecoderState::Recurrent(s.index_select(index)),
+            DecoderState::Cells(layers) => DecoderState::Cells(
+                layers.iter().map(|(h, c)| (h.index_select(0, index), c.index_select(0, index))).collect(),
+            ),
             DecoderState::Transformer { position, cache } => DecoderState::Transformer {
                 position: *position,
                 cache: cache.iter().map(|(k, v)| (k.index_select(0, index), v.index_select(0, index))).collect(),
@@ -150,22 +159,12 @@ impl Model {
         }
     }
 
-    /// Features `[B, T, F]` of a fully teacher-forced decoder in one call,
-    /// where the architecture allows it.
-    fn teacher_forced(&self, memory: &Memory, state: &DecoderState, inputs: &Tensor, train: bool) -> Option<Tensor> {
-        match self {
-            Model::Recurrent(m) => Some(m.teacher_forced(state, inputs, train)),
-            // The attention query is the previous decoder state: no fused form.
-            Model::Attention(_) => None,
-            Model::Transformer(m) => Some(m.teacher_forced(memory, inputs, train)),
-        }
-    }
-
     /// Logits `[B, T, V]` for decoder inputs `[B, T]` (SOS then the target
     /// shifted right). At each step after the first the ground-truth input is
     /// fed with probability `teacher_forcing`, else the model's own previous
     /// argmax (detached); the coin is tossed once per step for the whole
-    /// batch, from `rng`. Transformers always get the ground truth.
+    /// batch, from `rng` (not at all at ratio 1). Transformers always get the
+    /// ground truth.
     pub fn forward_t(
         &self,
         src: &Tensor,
@@ -176,32 +175,16 @@ impl Model {
         train: bool,
     ) -> Tensor {
         let (memory, state) = self.encode(src, lengths, train);
-        if teacher_forcing >= 1.0 || matches!(self, Model::Transformer(_)) {
-            if let Some(features) = self.teacher_forced(&memory, &state, inputs, train) {
-                return self.project(&features);
-            }
-        }
-        let steps = inputs.size()[1];
-        let gold: Vec<bool> =
-            (0..steps).map(|t| t == 0 || teacher_forcing >= 1.0 || rng.r#gen::<f64>() < teacher_forcing).collect();
-        let mut features = Vec::with_capacity(steps as usize);
-        let mut state = state;
-        let mut input = inputs.select(1, 0);
-        for t in 0..steps {
-            let out = self.step(&memory, &state, &input, train);
-            state = out.state;
-            let next = t + 1;
-            if next < steps {
-                input = if gold[next as usize] {
-                    inputs.select(1, next)
-                } else {
-                    tch::no_grad(|| self.project(&out.features).argmax(-1, false))
-                };
-            }
-            features.push(out.features);
-        }
+        let steps = inputs.size()[1] as usize;
+        let all_gold = teacher_forcing >= 1.0 || matches!(self, Model::Transformer(_));
+        let gold: Vec<bool> = (0..steps).map(|t| t == 0 || all_gold || rng.r#gen::<f64>() < teacher_forcing).collect();
+        let features = match self {
+            Model::Recurrent(m) => m.scheduled(&state, inputs, &gold, train),
+            Model::Attention(m) => m.scheduled(&memory, &state, inputs, &gold, train),
+            Model::Transformer(m) => m.teacher_forced(&memory, inputs, train),
+        };
         // One output projection over all steps instead of one per step.
-        self.project(&Tensor::stack(&features, 1))
+        self.project(&features)
     }
 }
 

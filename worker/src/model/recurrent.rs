@@ -97,7 +97,7 @@ impl RecurrentSeq2Seq {
 
     pub fn encode(&self, src: &Tensor, lengths: &Tensor, train: bool) -> (Memory, DecoderState) {
         let (outputs, state, valid, padding) = self.encoder.forward_t(src, lengths, train);
-        let memory = Memory { outputs, keys: None, cross: Vec::new(), valid, padding };
+        let memory = Memory { outputs, keys: None, cross: Vec::new(), valid, padding, cells: None };
         (memory, DecoderState::Recurrent(state))
     }
 
@@ -109,11 +109,51 @@ impl RecurrentSeq2Seq {
         StepOut { features, state: DecoderState::Recurrent(st), attention: None }
     }
 
-    pub fn teacher_forced(&self, state: &DecoderState, inputs: &Tensor, train: bool) -> Tensor {
-        let DecoderState::Recurrent(st) = state else { unreachable!("recurrent models carry recurrent states") };
+    /// Features `[B, T, H]` and the final state for inputs `[B, T]`, in one
+    /// fused call.
+    fn run(&self, state: &RecState, inputs: &Tensor, train: bool) -> (Tensor, RecState) {
         let x = self.embedding.forward(inputs).dropout(self.dropout, train);
-        let (out, _) = self.decoder.forward_t(&x, st, train);
-        out.dropout(self.dropout, train)
+        let (out, state) = self.decoder.forward_t(&x, state, train);
+        (out.dropout(self.dropout, train), state)
+    }
+
+    /// Features `[B, T, H]` for decoder inputs `[B, T]`: the ground truth
+    /// where `gold[t]`, else the previous step's argmax (detached).
+    ///
+    /// Only a step fed with a prediction has to wait for the step before
+    /// it, so each such step and the ground-truth steps after it run as one
+    /// fused call: one call at full teacher forcing, about
+    /// `1 + (1 - ratio) * T` calls below it.
+    pub fn scheduled(&self, state: &DecoderState, inputs: &Tensor, gold: &[bool], train: bool) -> Tensor {
+        let DecoderState::Recurrent(st) = state else { unreachable!("recurrent models carry recurrent states") };
+        let steps = gold.len();
+        let mut state = st.shallow_clone();
+        let mut features = Vec::new();
+        let mut predicted: Option<Tensor> = None;
+        let mut t = 0;
+        while t < steps {
+            let mut end = t + 1;
+            while end < steps && gold[end] {
+                end += 1;
+            }
+            let gold_part = inputs.narrow(1, t as i64, (end - t) as i64);
+            let segment = match (&predicted, gold[t]) {
+                (Some(p), false) if end - t == 1 => p.unsqueeze(1),
+                (Some(p), false) => Tensor::cat(&[p.unsqueeze(1), gold_part.narrow(1, 1, (end - t - 1) as i64)], 1),
+                _ => gold_part,
+            };
+            let (f, next) = self.run(&state, &segment, train);
+            state = next;
+            if end < steps {
+                predicted = Some(tch::no_grad(|| self.project(&f.select(1, -1)).argmax(-1, false)));
+            }
+            features.push(f);
+            t = end;
+        }
+        match features.len() {
+            1 => features.swap_remove(0),
+            _ => Tensor::cat(&features, 1),
+        }
     }
 
     pub fn project(&self, features: &Tensor) -> Tensor {

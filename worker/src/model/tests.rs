@@ -1,7 +1,7 @@
 use super::*;
 use intervene_proto::job::{AttentionSpec, RecurrentSpec, TransformerSpec};
 use intervene_proto::params;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind};
 
@@ -141,4 +141,34 @@ fn scheduled_sampling_feeds_predictions_and_trains() {
     loss.backward();
     let grads: f64 = vs.trainable_variables().iter().map(|v| v.grad().abs().sum(Kind::Float).double_value(&[])).sum();
     assert!(grads > 0.0);
+}
+
+#[test]
+fn scheduled_sampling_equals_a_plain_step_loop_with_the_same_coins() {
+    let _guard = crate::test_support::torch_lock();
+    tch::manual_seed(4);
+    for spec in spread().into_iter().filter(|s| !matches!(s, ModelSpec::Transformer(_))) {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let model = Model::new(&spec, vs.root(), 12, 12, 16).unwrap();
+        let (src, lengths, inputs) = batch();
+        for (ratio, seed) in [(0.5, 1u64), (0.3, 2), (0.0, 3)] {
+            let fast = model.forward_t(&src, &lengths, &inputs, ratio, &mut ChaCha8Rng::seed_from_u64(seed), false);
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let gold: Vec<bool> = (0..4).map(|t| t == 0 || rng.r#gen::<f64>() < ratio).collect();
+            let (memory, mut state) = model.encode(&src, &lengths, false);
+            let mut input = inputs.select(1, 0);
+            let mut logits = Vec::new();
+            for t in 0..4 {
+                let out = model.step(&memory, &state, &input, false);
+                let l = model.project(&out.features);
+                if t + 1 < 4 {
+                    input = if gold[t + 1] { inputs.select(1, t as i64 + 1) } else { l.argmax(-1, false) };
+                }
+                logits.push(l);
+                state = out.state;
+            }
+            let slow = Tensor::stack(&logits, 1);
+            assert!(fast.allclose(&slow, 1e-4, 1e-5, false), "{spec:?} at ratio {ratio}, coins {gold:?}");
+        }
+    }
 }
