@@ -135,3 +135,121 @@ fn score_refuses_misaligned_and_unreadable_files() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("codexglue-bleu"), "{}", stderr(&out));
 }
+
+const STUDY: &str = r#"
+version = 1
+
+[study]
+name = "tiny"
+seeds = [1, 2]
+
+[data]
+source = { kind = "synthetic", task = "list", size = 300, seed = 5 }
+train = 200
+valid = 50
+test = 50
+split_seed = 42
+tokenizer = "python-lexer"
+vocab_size = 300
+max_source_len = 20
+max_target_len = 40
+
+[model]
+arch = "lstm-attention"
+embedding_dim = 16
+hidden_dim = 24
+layers = 1
+dropout = 0.1
+bidirectional = true
+
+[train]
+batch_size = 32
+epochs = 2
+learning_rate = 5e-3
+
+[decode]
+strategy = "greedy"
+
+[[inter]]
+name = "arch"
+archs = ["lstm-attention", "gru"]
+reference = "lstm-attention"
+"#;
+
+fn only_entry(dir: &Path) -> PathBuf {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    entries.pop().unwrap()
+}
+
+#[test]
+fn train_writes_tables_and_a_checkpoint_that_generates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("tiny.toml"), STUDY).unwrap();
+    let out =
+        intervene(dir, &["train", "tiny.toml", "--arm", "control", "--seed", "1", "--out", "out", "--threads", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for key in ["bleu", "token_accuracy", "exact_match", "syntax_valid", "checkpoint"] {
+        assert!(text.contains(key), "no {key} in\n{text}");
+    }
+    for table in ["runs", "examples", "curves", "attention"] {
+        let file = only_entry(&dir.join("out").join(table));
+        assert_eq!(file.extension().unwrap(), "parquet");
+        assert!(std::fs::metadata(&file).unwrap().len() > 0);
+    }
+    let ckpt = only_entry(&dir.join("out/checkpoints"));
+    for f in ["model.safetensors", "job.json", "checkpoint.json", "source_vocab.json", "target_vocab.json"] {
+        assert!(ckpt.join(f).is_file(), "checkpoint lacks {f}");
+    }
+    let ckpt = ckpt.to_string_lossy().to_string();
+    let doc = "solve returns the largest element of xs";
+    let greedy = intervene(dir, &["generate", "--checkpoint", &ckpt, doc]);
+    assert!(greedy.status.success(), "{}", stderr(&greedy));
+    assert!(!stdout(&greedy).trim().is_empty());
+    let beam = intervene(dir, &["generate", "--checkpoint", &ckpt, "--strategy", "beam", "--beam-size", "2", doc]);
+    assert!(beam.status.success(), "{}", stderr(&beam));
+    let sample = |seed: &str| {
+        let o = intervene(
+            dir,
+            &["generate", "--checkpoint", &ckpt, "--strategy", "top-p", "--seed", seed, doc, "another one"],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    assert_eq!(sample("3"), sample("3"));
+}
+
+#[test]
+fn train_and_generate_name_what_is_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("tiny.toml"), STUDY).unwrap();
+    let out = intervene(dir, &["train", "tiny.toml", "--arm", "nope", "--seed", "1"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("nope") && err.contains("control") && err.contains("arch/gru"), "{err}");
+
+    let out = intervene(dir, &["train", "tiny.toml", "--arm", "control", "--seed", "9"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("seed 9") && err.contains("1, 2"), "{err}");
+
+    let out = intervene(dir, &["train", "tiny.toml", "--arm", "control", "--seed", "1", "--device", "tpu"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("cpu, cuda or cuda:N"), "{}", stderr(&out));
+
+    let out = intervene(dir, &["train", "missing.toml", "--arm", "control", "--seed", "1"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("missing.toml"), "{}", stderr(&out));
+
+    let out = intervene(dir, &["generate", "--checkpoint", "no-such-dir", "a docstring"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no-such-dir"), "{}", stderr(&out));
+
+    std::fs::create_dir(dir.join("empty")).unwrap();
+    let out = intervene(dir, &["generate", "--checkpoint", "empty", "a docstring"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("job.json"), "{}", stderr(&out));
+}
