@@ -188,7 +188,7 @@ fn train_writes_tables_and_a_checkpoint_that_generates() {
     let dir = tmp.path();
     std::fs::write(dir.join("tiny.toml"), STUDY).unwrap();
     let out =
-        intervene(dir, &["train", "tiny.toml", "--arm", "control", "--seed", "1", "--out", "out", "--threads", "2"]);
+        intervene(dir, &["train", "tiny.toml", "--arm", "control", "--seed", "1", "--out", "out", "--threads", "1"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     for key in ["bleu", "token_accuracy", "exact_match", "syntax_valid", "checkpoint"] {
