@@ -39,8 +39,12 @@ pub(crate) mod test_support {
     static TORCH: Mutex<()> = Mutex::new(());
 
     /// Tests that seed torch's global generator hold this, since the test
-    /// harness runs them on parallel threads.
+    /// harness runs them on parallel threads. It also pins torch to one
+    /// intra-op thread: the test models are tiny, and on a busy 2-core
+    /// machine a 2-thread pool made them many times slower.
     pub fn torch_lock() -> MutexGuard<'static, ()> {
-        TORCH.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        let guard = TORCH.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        tch::set_num_threads(1);
+        guard
     }
 }
