@@ -18,6 +18,9 @@ pub mod stats;
 pub mod tables;
 
 pub use error::{Error, Result};
+/// Re-exported so the binary can pass frames around without its own polars dependency.
+pub use polars::prelude::DataFrame;
 pub use tables::{StudyResults, StudyTables, Table};
 pub mod effects;
+pub mod report;
 pub mod simulate;

@@ -6,12 +6,12 @@
 //!
 //! ```text
 //! y = base - 0.4 * source_len_i + difficulty_i + effect_a
-//!     + length_slope_a * (source_len_i - 25) + u_{a,s} + e_{a,s,i}
+//!     + length_slope_a * (source_len_i - 30.5) + u_{a,s} + e_{a,s,i}
 //! ```
 //!
 //! with `difficulty ~ N(0, difficulty_sd)` shared by every arm (the same test
 //! set), `u ~ N(0, seed_sd)` the training noise of one run and
-//! `e ~ N(0, noise_sd)`. Sentence BLEU is `y` (clipped to 0..100 when
+//! `e ~ N(0, noise_sd)`; source lengths are uniform on 1..=60, mean 30.5. Sentence BLEU is `y` (clipped to 0..100 when
 //! `clip`); the run's BLEU is the mean over its examples, so the planted
 //! average effect of arm `a` against its comparison arm is exactly
 //! `effect_a - effect_compare_to` (without clipping, and with length slopes
@@ -26,6 +26,10 @@ use crate::error::{PolarsContext, Result, io_err};
 use crate::stats::rng::{Rng, stable_hash};
 use crate::tables::StudyTables;
 
+/// Mean of the simulated source lengths (uniform on 1..=60): length slopes
+/// are centred on it, so they average out of the planted effects.
+const MEAN_SOURCE_LEN: f64 = 30.5;
+
 #[derive(Debug, Clone)]
 pub struct SimArm {
     pub arm: String,
@@ -38,7 +42,7 @@ pub struct SimArm {
     pub changed: String,
     /// Planted shift of every per-example outcome, in points.
     pub effect: f64,
-    /// Extra points per source token above 25 (negative: worse on long inputs).
+    /// Extra points per source token above the mean length 30.5 (negative: worse on long inputs).
     pub length_slope: f64,
     /// Whether the model has attention (it then writes attention maps).
     pub attention: bool,
@@ -182,7 +186,7 @@ impl Simulation {
             let y = self.base - 0.4 * source_len[i] as f64
                 + difficulty[i]
                 + arm.effect
-                + arm.length_slope * (source_len[i] as f64 - 25.0)
+                + arm.length_slope * (source_len[i] as f64 - MEAN_SOURCE_LEN)
                 + u
                 + normal(rng) * self.noise_sd;
             bleu.push(clip(y));

@@ -193,7 +193,9 @@ pub fn load_examples(
         let dtype = schema.get(c.as_str()).cloned().unwrap_or(DataType::Float64);
         exprs.push(outcome_expr(c, &dtype).alias(format!("w{j}")));
     }
-    let ex = lf.select(exprs);
+    // Materialise the few columns needed once: the duplicate check, the
+    // counts and the join below would otherwise each scan every job file.
+    let ex = lf.select(exprs).collect().ctx(|| format!("reading table `examples` ({location})"))?.lazy();
 
     // Duplicate (arm, seed, example) rows would pair one control row with two
     // treatment rows and double-count; refuse them with the first offender.
