@@ -154,14 +154,13 @@ pub enum Overlong {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MutationSpec {
-    #[serde(flatten)]
     pub op: MutationOp,
     pub side: Side,
     pub splits: Vec<Split>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "kebab-case")]
+#[serde(tag = "name", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum MutationOp {
     /// Drop each token with probability `p`.
     TokenDropout { p: f64 },
@@ -416,7 +415,9 @@ impl DecodeSpec {
 
     pub fn max_len(&self) -> u32 {
         match *self {
-            DecodeSpec::Greedy { max_len } | DecodeSpec::Beam { max_len, .. } | DecodeSpec::TopP { max_len, .. } => max_len,
+            DecodeSpec::Greedy { max_len } | DecodeSpec::Beam { max_len, .. } | DecodeSpec::TopP { max_len, .. } => {
+                max_len
+            }
         }
     }
 }

@@ -76,9 +76,7 @@ fn recurrent(
     let dirs: u64 = if r.bidirectional { 2 } else { 1 };
     let enc_out = dirs * h;
 
-    let encoder: u64 = (0..layers)
-        .map(|l| dirs * recurrent_layer(gates, if l == 0 { e } else { enc_out }, h))
-        .sum();
+    let encoder: u64 = (0..layers).map(|l| dirs * recurrent_layer(gates, if l == 0 { e } else { enc_out }, h)).sum();
     // A bidirectional encoder's two final states are bridged to the decoder's
     // width; the cell state of an LSTM has a bridge of its own.
     let bridge = if dirs == 2 { linear(2 * h, h) * if has_cell { 2 } else { 1 } } else { 0 };
@@ -86,17 +84,8 @@ fn recurrent(
         Some(a) => (linear(h + enc_out, a) + a, e + enc_out),
         None => (0, e),
     };
-    let decoder: u64 = (0..layers)
-        .map(|l| recurrent_layer(gates, if l == 0 { decoder_input } else { h }, h))
-        .sum();
-    ParamBreakdown {
-        embeddings: vs * e + vt * e,
-        encoder,
-        bridge,
-        attention,
-        decoder,
-        output: linear(h, vt),
-    }
+    let decoder: u64 = (0..layers).map(|l| recurrent_layer(gates, if l == 0 { decoder_input } else { h }, h)).sum();
+    ParamBreakdown { embeddings: vs * e + vt * e, encoder, bridge, attention, decoder, output: linear(h, vt) }
 }
 
 fn transformer(t: &TransformerSpec, vs: u64, vt: u64) -> ParamBreakdown {

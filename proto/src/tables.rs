@@ -42,63 +42,160 @@ pub const CONTROL_ARM: &str = "control";
 /// params, changed ("knob=value, ..." relative to compare_to), seeds (list),
 /// job_ids (list, one per seed, same order).
 pub const ARMS_COLUMNS: &[&str] = &[
-    "study", "study_version", "arm", "intervention", "kind", "compare_to", "bucket", "arch", "params", "changed",
-    "seeds", "job_ids",
+    "study",
+    "study_version",
+    "arm",
+    "intervention",
+    "kind",
+    "compare_to",
+    "bucket",
+    "arch",
+    "params",
+    "changed",
+    "seeds",
+    "job_ids",
 ];
 
 /// `runs` identity and provenance columns, then one column per factor (see
 /// [`FACTOR_COLUMNS`]), then the outcomes ([`RUN_OUTCOMES`]) and facts
 /// ([`RUN_FACTS`]).
 pub const RUN_ID_COLUMNS: &[&str] = &[
-    "study", "study_version", "arm", "intervention", "kind", "compare_to", "bucket", "job_id", "seed", "attempt",
-    "worker", "device", "gpu_name", "torch_version", "arch", "params", "finished_at_ms",
+    "study",
+    "study_version",
+    "arm",
+    "intervention",
+    "kind",
+    "compare_to",
+    "bucket",
+    "job_id",
+    "seed",
+    "attempt",
+    "worker",
+    "device",
+    "gpu_name",
+    "torch_version",
+    "arch",
+    "params",
+    "finished_at_ms",
 ];
 
 /// Every resolved knob of the job, named as in study files; null where the
 /// job's architecture, decoder or mutation has no such knob.
 pub const FACTOR_COLUMNS: &[&str] = &[
     // model
-    "embedding_dim", "hidden_dim", "layers", "dropout", "bidirectional", "attention_dim", "d_model", "heads", "ff_dim",
-    "encoder_layers", "decoder_layers",
+    "embedding_dim",
+    "hidden_dim",
+    "layers",
+    "dropout",
+    "bidirectional",
+    "attention_dim",
+    "d_model",
+    "heads",
+    "ff_dim",
+    "encoder_layers",
+    "decoder_layers",
     // train
-    "batch_size", "epochs", "learning_rate", "weight_decay", "warmup_steps", "gradient_clip", "teacher_forcing",
-    "scheduled_sampling", "teacher_forcing_min", "sampling_k", "early_stopping_patience",
+    "batch_size",
+    "epochs",
+    "learning_rate",
+    "weight_decay",
+    "warmup_steps",
+    "gradient_clip",
+    "teacher_forcing",
+    "scheduled_sampling",
+    "teacher_forcing_min",
+    "sampling_k",
+    "early_stopping_patience",
     // decode
-    "strategy", "beam_size", "length_penalty", "top_p", "temperature", "max_len",
+    "strategy",
+    "beam_size",
+    "length_penalty",
+    "top_p",
+    "temperature",
+    "max_len",
     // data
-    "source_kind", "train_size", "valid_size", "test_size", "split", "split_seed", "tokenizer", "source_vocab_size",
-    "target_vocab_size", "max_source_len", "max_target_len", "overlong",
+    "source_kind",
+    "train_size",
+    "valid_size",
+    "test_size",
+    "split",
+    "split_seed",
+    "tokenizer",
+    "source_vocab_size",
+    "target_vocab_size",
+    "max_source_len",
+    "max_target_len",
+    "overlong",
     // mutation
-    "mutation_op", "mutation_side", "mutation_splits", "mutation_param", "mutation_level",
+    "mutation_op",
+    "mutation_side",
+    "mutation_splits",
+    "mutation_param",
+    "mutation_level",
 ];
 
 /// Outcomes a study may name in `outcomes`, all in percentage points.
 pub const RUN_OUTCOMES: &[&str] = &["bleu", "codexglue_bleu", "token_accuracy", "exact_match", "syntax_valid"];
 
 pub const RUN_FACTS: &[&str] = &[
-    "test_loss", "best_valid_loss", "best_epoch", "epochs_run", "early_stopped", "trainable_params", "source_vocab",
-    "target_vocab", "train_examples", "valid_examples", "test_examples", "train_seconds", "eval_seconds",
-    "train_tokens_per_second", "mutation_counts",
+    "test_loss",
+    "best_valid_loss",
+    "best_epoch",
+    "epochs_run",
+    "early_stopped",
+    "trainable_params",
+    "source_vocab",
+    "target_vocab",
+    "train_examples",
+    "valid_examples",
+    "test_examples",
+    "train_seconds",
+    "eval_seconds",
+    "train_tokens_per_second",
+    "mutation_counts",
 ];
 
 /// `examples`: one row per test example per (arm, job).
 pub const EXAMPLE_COLUMNS: &[&str] = &[
-    "study", "study_version", "arm", "job_id", "seed", "example_id", "source_len", "target_len", "length_bin",
-    "sentence_bleu", "token_accuracy", "exact_match", "syntax_valid", "error_category", "source", "reference",
+    "study",
+    "study_version",
+    "arm",
+    "job_id",
+    "seed",
+    "example_id",
+    "source_len",
+    "target_len",
+    "length_bin",
+    "sentence_bleu",
+    "token_accuracy",
+    "exact_match",
+    "syntax_valid",
+    "error_category",
+    "source",
+    "reference",
     "prediction",
 ];
 
 /// `curves`: one row per epoch per (arm, job).
 pub const CURVE_COLUMNS: &[&str] = &[
-    "study", "study_version", "arm", "job_id", "seed", "epoch", "step", "train_loss", "valid_loss", "learning_rate",
-    "teacher_forcing", "seconds",
+    "study",
+    "study_version",
+    "arm",
+    "job_id",
+    "seed",
+    "epoch",
+    "step",
+    "train_loss",
+    "valid_loss",
+    "learning_rate",
+    "teacher_forcing",
+    "seconds",
 ];
 
 /// `attention`: a few test examples per (arm, job) of attention models;
 /// `weights` is row-major target x source.
-pub const ATTENTION_COLUMNS: &[&str] = &[
-    "study", "study_version", "arm", "job_id", "seed", "example_id", "source_tokens", "target_tokens", "weights",
-];
+pub const ATTENTION_COLUMNS: &[&str] =
+    &["study", "study_version", "arm", "job_id", "seed", "example_id", "source_tokens", "target_tokens", "weights"];
 
 /// Source-length bins of the length analysis, by source tokens.
 pub const LENGTH_BINS: &[&str] = &["0-10", "10-20", "20-30", "30-40", "40-50", "50+"];

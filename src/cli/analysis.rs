@@ -13,7 +13,15 @@ pub struct ReportArgs {}
 fn not_yet(what: &str) -> anyhow::Result<ExitCode> {
     anyhow::bail!("`intervene {what}` is not built yet")
 }
-pub fn export(_a: ExportArgs) -> anyhow::Result<ExitCode> { not_yet("export") }
-pub fn query(_a: QueryArgs) -> anyhow::Result<ExitCode> { not_yet("query") }
-pub fn effects(_a: EffectsArgs) -> anyhow::Result<ExitCode> { not_yet("effects") }
-pub fn report(_a: ReportArgs) -> anyhow::Result<ExitCode> { not_yet("report") }
+pub fn export(_a: ExportArgs) -> anyhow::Result<ExitCode> {
+    not_yet("export")
+}
+pub fn query(_a: QueryArgs) -> anyhow::Result<ExitCode> {
+    not_yet("query")
+}
+pub fn effects(_a: EffectsArgs) -> anyhow::Result<ExitCode> {
+    not_yet("effects")
+}
+pub fn report(_a: ReportArgs) -> anyhow::Result<ExitCode> {
+    not_yet("report")
+}

@@ -17,9 +17,21 @@ pub struct CancelArgs {}
 fn not_yet(what: &str) -> anyhow::Result<ExitCode> {
     anyhow::bail!("`intervene {what}` is not built yet")
 }
-pub fn run(_a: RunArgs) -> anyhow::Result<ExitCode> { not_yet("run") }
-pub fn coordinator(_a: CoordinatorArgs) -> anyhow::Result<ExitCode> { not_yet("coordinator") }
-pub fn worker(_a: WorkerArgs) -> anyhow::Result<ExitCode> { not_yet("worker") }
-pub fn submit(_a: SubmitArgs) -> anyhow::Result<ExitCode> { not_yet("submit") }
-pub fn status(_a: StatusArgs) -> anyhow::Result<ExitCode> { not_yet("status") }
-pub fn cancel(_a: CancelArgs) -> anyhow::Result<ExitCode> { not_yet("cancel") }
+pub fn run(_a: RunArgs) -> anyhow::Result<ExitCode> {
+    not_yet("run")
+}
+pub fn coordinator(_a: CoordinatorArgs) -> anyhow::Result<ExitCode> {
+    not_yet("coordinator")
+}
+pub fn worker(_a: WorkerArgs) -> anyhow::Result<ExitCode> {
+    not_yet("worker")
+}
+pub fn submit(_a: SubmitArgs) -> anyhow::Result<ExitCode> {
+    not_yet("submit")
+}
+pub fn status(_a: StatusArgs) -> anyhow::Result<ExitCode> {
+    not_yet("status")
+}
+pub fn cancel(_a: CancelArgs) -> anyhow::Result<ExitCode> {
+    not_yet("cancel")
+}

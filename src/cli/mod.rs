@@ -5,6 +5,7 @@ mod analysis;
 mod data;
 mod fleet;
 mod plan;
+mod table;
 mod train;
 
 use std::process::ExitCode;

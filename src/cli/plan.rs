@@ -1,14 +1,136 @@
-//! `intervene validate | plan`.
+//! `intervene validate | plan`: what a study file will run, before any
+//! GPU-hour is spent.
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct ValidateArgs {}
-#[derive(Debug, clap::Args)]
-pub struct PlanArgs {}
+use anyhow::Context;
+use intervene_coordinator::plan::{self, Plan, thousands};
+use intervene_coordinator::spec::{self, Study};
 
-pub fn validate(_a: ValidateArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`intervene validate` is not built yet")
+use super::table::{Align, Table};
+
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// The study file (TOML).
+    pub file: PathBuf,
 }
-pub fn plan(_a: PlanArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`intervene plan` is not built yet")
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// The study file (TOML).
+    pub file: PathBuf,
+    /// Print the whole plan (arms and fully resolved jobs) as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Validate and plan a study file; errors are printed with their locations.
+pub fn load_and_plan(file: &std::path::Path) -> anyhow::Result<(Study, Plan)> {
+    let study = spec::load(file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let plan = plan::plan(&study).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((study, plan))
+}
+
+pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
+    match spec::load(&args.file).and_then(|s| plan::plan(&s).map(|p| (s, p))) {
+        Ok((study, plan)) => {
+            println!(
+                "{}: ok (study {}, {} arms, {} jobs)",
+                args.file.display(),
+                study.name,
+                plan.arms.len(),
+                plan.jobs.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+pub fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let (study, plan) = match spec::load(&args.file).and_then(|s| plan::plan(&s).map(|p| (s, p))) {
+        Ok(v) => v,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if args.json {
+        let json = serde_json::to_string_pretty(&plan).context("serialising the plan")?;
+        println!("{json}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", render(&study, &plan));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn render(study: &Study, plan: &Plan) -> String {
+    let d = &study.data;
+    let mut out = format!(
+        "study {} (plan {}): data {} {}/{}/{} (train/valid/test), seeds {}\n\n",
+        plan.study,
+        &plan.spec_hash[..12],
+        source_text(&d.source),
+        d.train,
+        d.valid,
+        d.test,
+        join(&plan.seeds),
+    );
+    let mut t = Table::new(&[
+        ("ARM", Align::Left),
+        ("INTERVENTION", Align::Left),
+        ("KIND", Align::Left),
+        ("CHANGED", Align::Left),
+        ("ARCH", Align::Left),
+        ("PARAMS", Align::Right),
+        ("BUCKET", Align::Left),
+        ("SEEDS", Align::Left),
+        ("JOBS", Align::Left),
+    ]);
+    for arm in &plan.arms {
+        let seeds: Vec<u64> = arm.jobs.iter().map(|(s, _)| *s).collect();
+        let jobs: Vec<&str> = arm.jobs.iter().map(|(_, id)| &id[..8]).collect();
+        t.row(vec![
+            arm.name.clone(),
+            arm.intervention.clone().unwrap_or_else(|| "-".into()),
+            arm.kind.clone(),
+            arm.changed_text(),
+            arm.arch.to_string(),
+            thousands(arm.params),
+            arm.bucket.clone().unwrap_or_else(|| "-".into()),
+            join(&seeds),
+            jobs.join(" "),
+        ]);
+    }
+    out.push_str(&t.render());
+    let cells: usize = plan.arms.iter().map(|a| a.jobs.len()).sum();
+    let shared = cells - plan.jobs.len();
+    out.push_str(&format!(
+        "\ntotal: {} arms x {} seeds = {} cells, {} jobs to run{}\n",
+        plan.arms.len(),
+        plan.seeds.len(),
+        cells,
+        plan.jobs.len(),
+        if shared > 0 { format!(" ({shared} cells share a job with another arm)") } else { String::new() }
+    ));
+    out
+}
+
+fn join(seeds: &[u64]) -> String {
+    seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+}
+
+fn source_text(s: &intervene_proto::job::SourceSpec) -> String {
+    use intervene_proto::job::SourceSpec::*;
+    match s {
+        Codesearchnet { path } | Parquet { path } | Conala { path } | PythonTree { path } => {
+            format!("{} {path}", s.kind())
+        }
+        PythonStdlib => "python-stdlib".into(),
+        Synthetic { task, size, seed } => format!("synthetic {task:?} x{size} (seed {seed})").to_lowercase(),
+    }
 }

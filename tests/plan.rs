@@ -1,0 +1,95 @@
+//! `intervene plan` through the binary: every shipped study plans, `--json`
+//! parses, and job ids are stable (golden file; regenerate with
+//! INTERVENE_BLESS=1 after an intended change of the job contract).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn intervene(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_intervene")).args(args).current_dir(root()).output().unwrap()
+}
+
+#[test]
+fn every_experiment_plans_and_prints_the_table() {
+    let mut files: Vec<_> = std::fs::read_dir(root().join("experiments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6);
+    for f in files {
+        let f = f.to_string_lossy().to_string();
+        let out = intervene(&["plan", &f]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{f}: {}", String::from_utf8_lossy(&out.stderr));
+        for header in ["ARM", "INTERVENTION", "KIND", "CHANGED", "ARCH", "PARAMS", "BUCKET", "SEEDS", "JOBS"] {
+            assert!(stdout.contains(header), "{f}: no {header} column in\n{stdout}");
+        }
+        assert!(stdout.contains("total: "), "{f}: no total line");
+        let out = intervene(&["plan", "--json", &f]);
+        let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(!plan["arms"].as_array().unwrap().is_empty());
+        let out = intervene(&["validate", &f]);
+        assert!(out.status.success());
+    }
+}
+
+#[test]
+fn job_ids_are_stable() {
+    let out = intervene(&["plan", "--json", "tests/fixtures/golden-study.toml"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut lines = String::new();
+    for arm in plan["arms"].as_array().unwrap() {
+        for job in arm["jobs"].as_array().unwrap() {
+            lines.push_str(&format!(
+                "{} seed={} {} params={}\n",
+                arm["name"].as_str().unwrap(),
+                job[0],
+                job[1].as_str().unwrap(),
+                arm["params"]
+            ));
+        }
+    }
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/golden-study.jobs");
+    if std::env::var_os("INTERVENE_BLESS").is_some() {
+        std::fs::write(&golden, &lines).unwrap();
+    }
+    let expected = std::fs::read_to_string(&golden).expect("golden file (INTERVENE_BLESS=1 writes it)");
+    assert_eq!(lines, expected, "job ids changed; if intended, rerun with INTERVENE_BLESS=1");
+}
+
+#[test]
+fn a_cell_reached_by_two_arms_is_one_job() {
+    let out = intervene(&["plan", "--json", "tests/fixtures/golden-study.toml"]);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let arm_jobs = |name: &str| -> Vec<String> {
+        let arm = plan["arms"].as_array().unwrap().iter().find(|a| a["name"] == name).unwrap();
+        arm["jobs"].as_array().unwrap().iter().map(|j| j[1].as_str().unwrap().to_string()).collect()
+    };
+    // width/hidden_dim=64 is the control's own configuration.
+    assert_eq!(arm_jobs("width/hidden_dim=64"), arm_jobs("control"));
+    assert_ne!(arm_jobs("width/hidden_dim=32"), arm_jobs("control"));
+    let shared = plan["jobs"].as_array().unwrap().iter().find(|j| j["id"] == arm_jobs("control")[0].as_str()).unwrap();
+    assert_eq!(shared["arms"], serde_json::json!(["control", "width/hidden_dim=64"]));
+}
+
+#[test]
+fn inter_arms_land_inside_their_buckets() {
+    let out = intervene(&["plan", "--json", "tests/fixtures/golden-study.toml"]);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for arm in plan["arms"].as_array().unwrap().iter().filter(|a| a["kind"] == "inter") {
+        let params = arm["params"].as_f64().unwrap();
+        let (lo, hi) = match arm["bucket"].as_str().unwrap() {
+            "small" => (1e5, 3e5),
+            "large" => (3e5, 1e6),
+            b => panic!("unexpected bucket {b}"),
+        };
+        assert!(params >= lo && params < hi, "{} has {params} params", arm["name"]);
+    }
+}
