@@ -186,6 +186,27 @@ fn scan_files(files: &[PathBuf]) -> Result<LazyFrame> {
     if frames.len() == 1 {
         return Ok(frames.remove(0));
     }
+    // Files of one writer share a schema: one multi-file scan reads them in
+    // parallel. (It also avoids a polars 0.55 bug: `count(*)` over a union
+    // of scans casts to UInt128, which needs a feature we do not build.)
+    let mut first: Option<SchemaRef> = None;
+    let mut same = true;
+    for (frame, path) in frames.iter_mut().zip(files) {
+        let schema = frame.collect_schema().ctx(|| format!("reading the schema of {}", path.display()))?;
+        match &first {
+            None => first = Some(schema),
+            Some(f) => same &= **f == *schema,
+        }
+        if !same {
+            break;
+        }
+    }
+    if same {
+        let paths: Vec<PlRefPath> = files.iter().filter_map(|p| p.to_str()).map(PlRefPath::new).collect();
+        let args = ScanArgsParquet { glob: false, ..Default::default() };
+        return LazyFrame::scan_parquet_files(paths.into_iter().collect(), args)
+            .ctx(|| format!("scanning {} files", files.len()));
+    }
     let args = UnionArgs { to_supertypes: true, diagonal: true, rechunk: true, ..Default::default() };
     concat_lf_diagonal(frames, args).ctx(|| format!("combining {} files", files.len()))
 }
