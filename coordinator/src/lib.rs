@@ -8,4 +8,6 @@
 
 pub mod plan;
 pub mod results;
+pub mod scheduler;
 pub mod spec;
+pub mod store;
