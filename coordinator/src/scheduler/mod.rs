@@ -23,6 +23,8 @@ pub mod recover;
 pub mod state;
 pub mod status;
 pub mod studies;
+#[cfg(test)]
+mod tests;
 
 use std::cmp::Reverse;
 use std::path::{Path, PathBuf};

@@ -181,3 +181,31 @@ pub fn regenerate_missing(state: &State, state_dir: &Path, ledger: &Path) -> Res
     }
     Ok(rewritten)
 }
+
+impl super::Scheduler {
+    /// Open the ledger under `state_dir` and resume from it: the state as it
+    /// was committed, the burnt attempt numbers committed before any new
+    /// lease, and every missing result table rewritten.
+    pub async fn open(state_dir: &Path, opts: super::Options) -> Result<Arc<super::Scheduler>, StoreError> {
+        let dir = state_dir.to_path_buf();
+        let ttl = opts.lease_ttl;
+        let (state, writer, burns) = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
+            let (snapshot, writer) = crate::store::open(&dir)?;
+            let (state, burns) = rebuild(snapshot, ttl, writer.path())?;
+            let rewritten = regenerate_missing(&state, &dir, writer.path())?;
+            if rewritten > 0 {
+                tracing::warn!(jobs = rewritten, "rewrote result tables missing after a crash");
+            }
+            Ok((state, writer, burns))
+        })
+        .await
+        .map_err(|e| StoreError::WriterGone(format!("recovery task: {e}")))??;
+        let in_flight = state.studies.iter().flat_map(|s| &s.jobs).filter(|j| j.state.in_flight()).count();
+        let queued = state.queue.len();
+        writer.commit(burns).await?;
+        if in_flight + queued > 0 {
+            tracing::info!(in_flight, queued, "resumed from the ledger");
+        }
+        Ok(super::Scheduler::new(state, writer, opts, state_dir))
+    }
+}
