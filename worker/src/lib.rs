@@ -1,1 +1,3 @@
 //! placeholder crate root, replaced below
+
+pub mod agent;
