@@ -19,8 +19,8 @@ fn load(dir: &Path, name: &str, bytes: &[u8], spec: SourceSpec) {
 fn pythonish() -> impl Strategy<Value = String> {
     let atoms = prop::sample::select(vec![
         "def", "class", "f", "x", "(", ")", "[", "]", "{", "}", ":", ",", ".", "=", "==", "'", "\"", "'''", "\"\"\"",
-        "f'", "rb'", "#", "\\", "\n", "\r\n", "\t", "    ", " ", "1", "0x", "1.5e", "é", "🙂", "\u{0}", "lambda", "for",
-        "in", "as", "global", "*", "**", "->", ":=", "@", ";", "async", "await", "match", "case", "_",
+        "f'", "rb'", "#", "\\", "\n", "\r\n", "\t", "    ", " ", "1", "0x", "1.5e", "é", "🙂", "\u{0}", "lambda",
+        "for", "in", "as", "global", "*", "**", "->", ":=", "@", ";", "async", "await", "match", "case", "_",
     ]);
     prop::collection::vec(atoms, 0..60).prop_map(|v| v.concat())
 }

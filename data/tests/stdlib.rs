@@ -11,7 +11,8 @@ use intervene_data::python_parses;
 use intervene_data::tokenize::pylex;
 
 fn stdlib_files() -> (PathBuf, Vec<PathBuf>) {
-    let stdlib = locate_stdlib().expect("python3 must be installed for these tests (the python-stdlib source needs it)");
+    let stdlib =
+        locate_stdlib().expect("python3 must be installed for these tests (the python-stdlib source needs it)");
     let files = python_files(&stdlib.path, &STDLIB_EXCLUDE).unwrap();
     assert!(files.len() > 500, "only {} files in {}", files.len(), stdlib.path.display());
     (stdlib.path, files)
@@ -42,7 +43,12 @@ fn python_lexer_round_trips_the_standard_library() {
     }
     eprintln!("python-lexer round trip: {checked} stdlib files checked, {skipped} skipped (not UTF-8 or not parsed)");
     assert!(checked > 500);
-    assert!(failures.is_empty(), "{} files failed the round trip, e.g. {:?}", failures.len(), &failures[..failures.len().min(5)]);
+    assert!(
+        failures.is_empty(),
+        "{} files failed the round trip, e.g. {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
 }
 
 /// The same round trip judged by CPython itself on a sample: detokenized
@@ -84,8 +90,11 @@ print(checked)
 print(len(bad))
 print("\n".join(bad[:5]))
 "#;
-    let result =
-        Command::new(intervene_data::mine::cache::python_command()).args(["-c", script]).arg(&list_file).output().unwrap();
+    let result = Command::new(intervene_data::mine::cache::python_command())
+        .args(["-c", script])
+        .arg(&list_file)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&result.stdout);
     assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
     let mut lines = text.lines();

@@ -1,19 +1,324 @@
-//! `intervene train | generate | score` (built in the models issue).
+//! `intervene train | generate | score`: one job trained locally, code from
+//! a checkpoint, and the metrics on plain text files.
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use intervene_coordinator::results::{ArmRef, JobRecord, write_job_tables};
+use intervene_proto::job::DecodeSpec;
+use intervene_proto::pb;
+use intervene_worker::checkpoint::Checkpoint;
+use intervene_worker::device::parse_device;
+use intervene_worker::eval::{bleu, codexglue, metrics};
+use intervene_worker::job::{RunOptions, device_name, run_job};
 
 #[derive(Debug, clap::Args)]
-pub struct TrainArgs {}
-#[derive(Debug, clap::Args)]
-pub struct GenerateArgs {}
-#[derive(Debug, clap::Args)]
-pub struct ScoreArgs {}
+pub struct TrainArgs {
+    /// The study file (TOML).
+    pub file: PathBuf,
+    /// The arm to train (`intervene plan FILE` lists them).
+    #[arg(long)]
+    pub arm: String,
+    /// One of the study's seeds.
+    #[arg(long)]
+    pub seed: u64,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Where the runs, examples, curves (and attention) tables and the
+    /// checkpoint go [default: intervene-runs/<study>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Where mined data sets are cached.
+    #[arg(long, env = "INTERVENE_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Torch CPU threads [default: torch's].
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
 
-pub fn train(_a: TrainArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`intervene train` is not built yet")
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Strategy {
+    Greedy,
+    Beam,
+    TopP,
 }
-pub fn generate(_a: GenerateArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`intervene generate` is not built yet")
+
+#[derive(Debug, clap::Args)]
+pub struct GenerateArgs {
+    /// A checkpoint directory written by `intervene train`.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Decoding strategy [default: the one the job was evaluated with].
+    #[arg(long, value_enum)]
+    pub strategy: Option<Strategy>,
+    /// Beam width (beam).
+    #[arg(long)]
+    pub beam_size: Option<u32>,
+    /// Length penalty exponent (beam).
+    #[arg(long)]
+    pub length_penalty: Option<f64>,
+    /// Nucleus mass (top-p).
+    #[arg(long)]
+    pub top_p: Option<f64>,
+    /// Softmax temperature (top-p).
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// Most tokens to generate [default: the job's].
+    #[arg(long)]
+    pub max_len: Option<u32>,
+    /// Seeds top-p sampling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// The docstring(s) to generate code for.
+    #[arg(required = true)]
+    pub docstring: Vec<String>,
 }
-pub fn score(_a: ScoreArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`intervene score` is not built yet")
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Metric {
+    /// Corpus BLEU as sacrebleu computes it (13a, exp smoothing).
+    Bleu,
+    /// CodeXGLUE's smoothed BLEU-4 (mean of sentence scores).
+    CodexglueBleu,
+    /// Lines equal after stripping surrounding whitespace, in percent.
+    ExactMatch,
+    /// Whitespace tokens equal position by position, over reference tokens.
+    TokenAccuracy,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScoreArgs {
+    #[arg(long, value_enum)]
+    pub metric: Metric,
+    /// Hypotheses, one per line.
+    #[arg(long)]
+    pub hyp: PathBuf,
+    /// References, one per line, aligned with the hypotheses.
+    #[arg(long = "ref")]
+    pub reference: PathBuf,
+    /// Print one score per line instead of the corpus score.
+    #[arg(long)]
+    pub per_line: bool,
+}
+
+pub fn train(a: TrainArgs) -> anyhow::Result<ExitCode> {
+    let device = parse_device(&a.device).map_err(|e| anyhow::anyhow!("--device: {e}"))?;
+    let (study, plan) = super::plan::load_and_plan(&a.file)?;
+    let Some(arm) = plan.arm(&a.arm) else {
+        let names: Vec<&str> = plan.arms.iter().map(|x| x.name.as_str()).collect();
+        bail!("{}: no arm `{}` in study {}; its arms are: {}", a.file.display(), a.arm, study.name, names.join(", "));
+    };
+    let Some((_, job_id)) = arm.jobs.iter().find(|(s, _)| *s == a.seed) else {
+        let seeds: Vec<String> = arm.jobs.iter().map(|(s, _)| s.to_string()).collect();
+        bail!(
+            "{}: seed {} is not one of study {}'s seeds ({})",
+            a.file.display(),
+            a.seed,
+            study.name,
+            seeds.join(", ")
+        );
+    };
+    let job = plan
+        .job(job_id)
+        .with_context(|| format!("the plan lists job {job_id} for arm {} but has no such job", arm.name))?;
+    let spec = &job.spec;
+    let out = a.out.clone().unwrap_or_else(|| PathBuf::from("intervene-runs").join(&study.name));
+    let cache_dir = a.cache_dir.clone().unwrap_or_else(default_cache_dir);
+
+    eprintln!(
+        "training {} arm `{}` seed {} ({}, job {}) on {}",
+        study.name,
+        arm.name,
+        a.seed,
+        spec.model.arch(),
+        intervene_proto::job::short_id(job_id),
+        device_name(device)
+    );
+    let pairs = intervene_data::load_source(&spec.data.source, &study.source.base_dir, &cache_dir)
+        .with_context(|| format!("loading the data of {}", a.file.display()))?;
+    let checkpoint_dir = out.join("checkpoints").join(job_id);
+    let opts =
+        RunOptions { device, checkpoint_dir: Some(checkpoint_dir.clone()), attention_examples: 3, threads: a.threads };
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} batches {elapsed_precise} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let mut on_progress = |p: pb::Progress| show_progress(&bar, &p);
+    let cancel = AtomicBool::new(false);
+    let result = run_job(spec, &pairs, &opts, &mut on_progress, &cancel);
+    bar.finish_and_clear();
+    let result = result.with_context(|| format!("job {job_id} (arm {}, seed {})", arm.name, a.seed))?;
+
+    let arms = ArmRef::of_job(&plan, job_id);
+    let finished_at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let record = JobRecord {
+        study: &study.name,
+        study_version: 1,
+        job_id,
+        spec,
+        arms: &arms,
+        attempt: 1,
+        worker: "local",
+        result: &result,
+        finished_at_ms,
+    };
+    write_job_tables(&out, &record).with_context(|| format!("writing the result tables under {}", out.display()))?;
+    print_summary(&result, &out, &checkpoint_dir);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn default_cache_dir() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".cache/intervene/data")
+}
+
+fn show_progress(bar: &ProgressBar, p: &pb::Progress) {
+    match pb::Phase::try_from(p.phase) {
+        Ok(pb::Phase::Preparing) => bar.set_prefix("preparing data"),
+        Ok(pb::Phase::Evaluating) => {
+            bar.set_prefix("evaluating");
+            bar.set_message("decoding the test split");
+        }
+        _ => {
+            bar.set_prefix(format!("epoch {}/{}", p.epoch, p.epochs));
+            bar.set_length(p.steps_per_epoch);
+            let done = p.step.saturating_sub((p.epoch.saturating_sub(1)) as u64 * p.steps_per_epoch);
+            bar.set_position(done.min(p.steps_per_epoch));
+            let valid = if p.valid_loss.is_nan() { String::new() } else { format!(" valid {:.4}", p.valid_loss) };
+            bar.set_message(format!("loss {:.4}{valid}", p.train_loss));
+        }
+    }
+}
+
+fn print_summary(r: &pb::JobResult, out: &Path, checkpoint: &Path) {
+    let Some(m) = &r.metrics else { return };
+    let pct = |v: f64| format!("{v:.2}");
+    println!("bleu            {}", pct(m.bleu));
+    println!("codexglue_bleu  {}", pct(m.codexglue_bleu));
+    println!("token_accuracy  {}", pct(m.token_accuracy));
+    println!("exact_match     {}", pct(m.exact_match));
+    println!(
+        "syntax_valid    {}",
+        m.syntax_valid.map(pct).unwrap_or_else(|| "n/a (tokenizer does not detokenize)".into())
+    );
+    println!("test_loss       {:.4}", m.test_loss);
+    println!(
+        "epochs          {} (best {}, valid loss {:.4}{})",
+        m.epochs_run,
+        m.best_epoch,
+        m.best_valid_loss,
+        if m.early_stopped { ", stopped early" } else { "" }
+    );
+    println!("parameters      {}", m.trainable_params);
+    println!("train           {:.1} s, {:.0} target tokens/s", m.train_seconds, m.train_tokens_per_second);
+    println!("tables          {}", out.display());
+    println!("checkpoint      {}", checkpoint.display());
+}
+
+pub fn generate(a: GenerateArgs) -> anyhow::Result<ExitCode> {
+    let device = parse_device(&a.device).map_err(|e| anyhow::anyhow!("--device: {e}"))?;
+    let ckpt = Checkpoint::load(&a.checkpoint, device)?;
+    let strategy = decode_spec(&a, &ckpt.spec.decode);
+    let docs: Vec<&str> = a.docstring.iter().map(String::as_str).collect();
+    for code in ckpt.generate(&docs, &strategy, a.seed)? {
+        println!("{code}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The job's decoding, with the strategy and knobs the user overrode.
+fn decode_spec(a: &GenerateArgs, job: &DecodeSpec) -> DecodeSpec {
+    let max_len = a.max_len.unwrap_or(job.max_len());
+    let (job_beam, job_penalty) = match *job {
+        DecodeSpec::Beam { beam_size, length_penalty, .. } => (beam_size, length_penalty),
+        _ => (3, 1.0),
+    };
+    let (job_p, job_t) = match *job {
+        DecodeSpec::TopP { top_p, temperature, .. } => (top_p, temperature),
+        _ => (0.95, 1.0),
+    };
+    let strategy = a.strategy.unwrap_or(match job {
+        DecodeSpec::Greedy { .. } => Strategy::Greedy,
+        DecodeSpec::Beam { .. } => Strategy::Beam,
+        DecodeSpec::TopP { .. } => Strategy::TopP,
+    });
+    match strategy {
+        Strategy::Greedy => DecodeSpec::Greedy { max_len },
+        Strategy::Beam => DecodeSpec::Beam {
+            beam_size: a.beam_size.unwrap_or(job_beam),
+            length_penalty: a.length_penalty.unwrap_or(job_penalty),
+            max_len,
+        },
+        Strategy::TopP => {
+            DecodeSpec::TopP { top_p: a.top_p.unwrap_or(job_p), temperature: a.temperature.unwrap_or(job_t), max_len }
+        }
+    }
+}
+
+fn read_lines(path: &Path, what: &str) -> anyhow::Result<Vec<String>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read the {what} file {}", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "the {what} file {} is not UTF-8 text (invalid byte at offset {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    Ok(text.lines().map(str::to_owned).collect())
+}
+
+pub fn score(a: ScoreArgs) -> anyhow::Result<ExitCode> {
+    let hyps = read_lines(&a.hyp, "hypothesis")?;
+    let refs = read_lines(&a.reference, "reference")?;
+    if hyps.len() != refs.len() {
+        bail!(
+            "the files are not line-aligned: {} has {} lines but {} has {}",
+            a.hyp.display(),
+            hyps.len(),
+            a.reference.display(),
+            refs.len()
+        );
+    }
+    let words = |s: &String| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    if a.per_line {
+        for (h, r) in hyps.iter().zip(&refs) {
+            let v = match a.metric {
+                Metric::Bleu => bleu::sentence_bleu(h, r),
+                Metric::CodexglueBleu => {
+                    100.0
+                        * codexglue::segment_smoothed_bleu(
+                            &codexglue::codexglue_tokens(h),
+                            &codexglue::codexglue_tokens(r),
+                        )
+                }
+                Metric::ExactMatch => metrics::percent_true([metrics::exact_match_text(h, r)]),
+                Metric::TokenAccuracy => metrics::token_accuracy(&words(h), &words(r)),
+            };
+            println!("{v:.6}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let v = match a.metric {
+        Metric::Bleu => bleu::corpus_bleu(&hyps, &refs),
+        Metric::CodexglueBleu => codexglue::codexglue_bleu(&hyps, &refs),
+        Metric::ExactMatch => {
+            metrics::percent_true(hyps.iter().zip(&refs).map(|(h, r)| metrics::exact_match_text(h, r)))
+        }
+        Metric::TokenAccuracy => {
+            let h: Vec<Vec<String>> = hyps.iter().map(words).collect();
+            let r: Vec<Vec<String>> = refs.iter().map(words).collect();
+            metrics::corpus_token_accuracy(&h, &r)
+        }
+    };
+    println!("{v:.6}");
+    Ok(ExitCode::SUCCESS)
 }

@@ -60,6 +60,23 @@ pub fn mine_cached(root: &Path, cache_dir: &Path, options: MineOptions<'_>) -> R
     Ok(Mined { pairs, report: Some(report), cache_file })
 }
 
+/// Where mined trees are cached unless told otherwise:
+/// `$INTERVENE_CACHE_DIR`, else `$XDG_CACHE_HOME/intervene/data`, else
+/// `~/.cache/intervene/data`, else `.intervene/cache` in the current folder.
+pub fn default_cache_dir() -> PathBuf {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(dir) = env("INTERVENE_CACHE_DIR") {
+        return dir;
+    }
+    if let Some(xdg) = env("XDG_CACHE_HOME") {
+        return xdg.join("intervene").join("data");
+    }
+    match env("HOME") {
+        Some(home) => home.join(".cache").join("intervene").join("data"),
+        None => PathBuf::from(".intervene").join("cache"),
+    }
+}
+
 /// Where the machine's python3 keeps its standard library.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stdlib {

@@ -125,6 +125,25 @@ fn consider(source: &str, stmt: &Stmt, name: &str, body: &[Stmt], prefix: &str, 
     out.push(Found { qualname: format!("{prefix}{name}"), line, docstring, code, verdict, near_key });
 }
 
+/// The code of one function without its docstring statement (CodeSearchNet's
+/// `code` column keeps the docstring, which would hand the model its input
+/// back as part of the answer). `None` when `code` is not a single
+/// function with a docstring and more statements, or does not parse.
+pub fn strip_function_docstring(code: &str) -> Option<String> {
+    let module = parse_module(code, "<code>")?;
+    let [stmt] = module.as_slice() else { return None };
+    let body = match stmt {
+        Stmt::FunctionDef(f) => &f.body,
+        Stmt::AsyncFunctionDef(f) => &f.body,
+        _ => return None,
+    };
+    if body.len() < 2 {
+        return None;
+    }
+    let (_, doc_span) = docstring_of(body)?;
+    Some(without(code, 0, code.len(), doc_span))
+}
+
 /// `source[from..to]` without the docstring statement, and without its line
 /// when nothing else is on it.
 fn without(source: &str, from: usize, to: usize, (ds, de): (usize, usize)) -> String {
@@ -289,6 +308,16 @@ def nodoc():
         assert_eq!(a, b2);
         assert_ne!(a, b, "parentheses are tokens");
         assert_ne!(a, c, "names are kept");
+    }
+
+    #[test]
+    fn strips_the_docstring_of_a_lone_function() {
+        let code = "@cache\ndef f(a):\n    \"\"\"Doc.\n\n    More.\"\"\"\n    return a\n";
+        assert_eq!(strip_function_docstring(code).unwrap(), "@cache\ndef f(a):\n    return a");
+        assert!(strip_function_docstring("def f(a):\n    return a").is_none());
+        assert!(strip_function_docstring("def f(a):\n    'only a docstring'").is_none());
+        assert!(strip_function_docstring("print 'py2'").is_none());
+        assert!(strip_function_docstring("x = 1\ndef f():\n    'd'\n    return 1").is_none());
     }
 
     #[test]

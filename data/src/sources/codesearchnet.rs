@@ -1,6 +1,9 @@
 //! CodeSearchNet jsonl / jsonl.gz: one JSON object per line with the
 //! published fields (repo, path, func_name, original_string, language, code,
 //! code_tokens, docstring, docstring_tokens, sha, partition, url).
+//!
+//! The published `code` keeps the function's docstring; it is removed here
+//! (when the code parses) so that the target does not contain the source.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -9,6 +12,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::mine::extract::strip_function_docstring;
 use crate::pair::{Pair, content_id};
 
 pub(crate) const ACCEPTED_FILES: &str = "a CodeSearchNet .jsonl or .jsonl.gz file, a folder of them or a glob";
@@ -81,8 +85,17 @@ pub(crate) fn for_each_line(path: &Path, mut each: impl FnMut(usize, &str) -> Re
 }
 
 /// Reads one jsonl(.gz) file, appending its pairs.
+/// serde_json's message without its " at line 1 column N" (the line is
+/// already in the error's location), with the column kept.
+pub(crate) fn json_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let head = text.rfind(" at line ").map_or(text.as_str(), |i| &text[..i]);
+    if e.column() > 0 { format!("{head} (column {})", e.column()) } else { head.to_string() }
+}
+
 pub(crate) fn read_file(path: &Path, out: &mut Vec<Pair>) -> Result<()> {
     for_each_line(path, |line_no, text| {
+        let text = text.trim_end_matches(['\n', '\r']);
         if !text.trim_start().starts_with('{') {
             return Err(Error::line(path, line_no, format!("malformed JSON: expected an object {{...}} ({ACCEPTED})")));
         }
@@ -91,9 +104,9 @@ pub(crate) fn read_file(path: &Path, out: &mut Vec<Pair>) -> Result<()> {
             let field = e.path().to_string();
             let inner = e.into_inner();
             if inner.is_syntax() || inner.is_eof() || field == "." || field.is_empty() {
-                Error::line(path, line_no, format!("malformed JSON: {inner} ({ACCEPTED})"))
+                Error::line(path, line_no, format!("malformed JSON: {} ({ACCEPTED})", json_message(&inner)))
             } else {
-                Error::line(path, line_no, format!("field \"{field}\": {inner} ({ACCEPTED})"))
+                Error::line(path, line_no, format!("field \"{field}\": {} ({ACCEPTED})", json_message(&inner)))
             }
         })?;
         let code =
@@ -101,6 +114,7 @@ pub(crate) fn read_file(path: &Path, out: &mut Vec<Pair>) -> Result<()> {
         let docstring = line
             .docstring
             .ok_or_else(|| Error::line(path, line_no, format!("missing field \"docstring\" ({ACCEPTED})")))?;
+        let code = strip_function_docstring(&code).unwrap_or(code);
         let mut pair = Pair::new(String::new(), docstring, code);
         pair.repo = line.repo;
         pair.path = line.path;
@@ -124,7 +138,7 @@ mod tests {
     }
 
     const GOOD: &str = concat!(
-        r#"{"repo":"a/b","path":"m.py","func_name":"add","code":"def add(a, b):\n    return a + b","docstring":"Add.","partition":"train","code_tokens":["def"],"url":"u"}"#,
+        r#"{"repo":"a/b","path":"m.py","func_name":"add","code":"def add(a, b):\n    \"\"\"Add.\"\"\"\n    return a + b","docstring":"Add.","partition":"train","code_tokens":["def"],"url":"u"}"#,
         "\n\n",
         r#"{"code":"def f():\n    pass","docstring":"Nothing."}"#,
         "\n"
@@ -143,6 +157,7 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.len(), 2);
         assert_eq!(a[0].repo.as_deref(), Some("a/b"));
+        assert_eq!(a[0].code, "def add(a, b):\n    return a + b", "the docstring left the code");
         assert_eq!(a[0].partition.as_deref(), Some("train"));
         assert_eq!(a[1].repo, None);
     }
@@ -157,7 +172,10 @@ mod tests {
     #[test]
     fn bad_lines_name_file_line_and_rule() {
         let e = err_of(b"{\"code\":\"x\",\"docstring\":\"y\"}\n{\"code\": \"x\", \"docstring\": 3}\n");
-        assert!(e.contains("x.jsonl:2: field \"docstring\": invalid type: integer `3`, expected a string"), "{e}");
+        assert!(
+            e.contains("x.jsonl:2: field \"docstring\": invalid type: integer `3`, expected a string (column 28)"),
+            "{e}"
+        );
         let e = err_of(b"{\"code\":\"x\",\"docstring\":\"y\"}\n\n{\"docstring\":\"y\"}\n");
         assert!(e.contains("x.jsonl:3: missing field \"code\" (CodeSearchNet lines need"), "{e}");
         let e = err_of(b"{\"code\": \"x\", \"docstring\": \"y\"\n");

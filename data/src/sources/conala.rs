@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result, read_utf8};
 use crate::pair::{Pair, content_id};
-use crate::sources::codesearchnet::for_each_line;
+use crate::sources::codesearchnet::{for_each_line, json_message};
 
 const ACCEPTED: &str = "CoNaLa entries need string fields intent and snippet; rewritten_intent (string or null) and question_id are read when present";
 
@@ -25,14 +25,15 @@ pub(crate) fn read_file(path: &Path, out: &mut Vec<Pair>) -> Result<()> {
     let jsonl = path.to_string_lossy().ends_with(".jsonl") || path.to_string_lossy().ends_with(".jsonl.gz");
     if jsonl {
         return for_each_line(path, |line_no, text| {
+            let text = text.trim_end_matches(['\n', '\r']);
             let mut de = serde_json::Deserializer::from_str(text);
             let entry: Entry = serde_path_to_error::deserialize(&mut de).map_err(|e| {
                 let field = e.path().to_string();
                 let inner = e.into_inner();
                 if inner.is_syntax() || inner.is_eof() || field == "." {
-                    Error::line(path, line_no, format!("malformed JSON: {inner} ({ACCEPTED})"))
+                    Error::line(path, line_no, format!("malformed JSON: {} ({ACCEPTED})", json_message(&inner)))
                 } else {
-                    Error::line(path, line_no, format!("field \"{field}\": {inner} ({ACCEPTED})"))
+                    Error::line(path, line_no, format!("field \"{field}\": {} ({ACCEPTED})", json_message(&inner)))
                 }
             })?;
             let pair = to_pair(entry).map_err(|m| Error::line(path, line_no, m))?;
@@ -49,8 +50,14 @@ pub(crate) fn read_file(path: &Path, out: &mut Vec<Pair>) -> Result<()> {
         let line = inner.line();
         let element = at.trim_start_matches('[').split(']').next().and_then(|n| n.parse::<usize>().ok());
         let message = match element {
-            Some(i) => format!("element {i}, field \"{}\": {inner} ({ACCEPTED})", at.split('.').nth(1).unwrap_or("?")),
-            None => format!("expected a JSON array of CoNaLa entries: {inner} ({ACCEPTED})"),
+            Some(i) => {
+                format!(
+                    "element {i}, field \"{}\": {} ({ACCEPTED})",
+                    at.split('.').nth(1).unwrap_or("?"),
+                    json_message(&inner)
+                )
+            }
+            None => format!("expected a JSON array of CoNaLa entries: {} ({ACCEPTED})", json_message(&inner)),
         };
         Error::line(path, line, message)
     })?;

@@ -1,6 +1,8 @@
 //! Parquet pairs: the canonical data set files and the Hugging Face export
 //! of CodeSearchNet (same columns plus `summary`, `code_tokens`...; only the
-//! columns named here are read).
+//! columns named here are read). Files without an `id` column are taken
+//! to be CodeSearchNet exports, whose `code` keeps the docstring: it is
+//! removed, as for jsonl.
 
 use std::fs::File;
 use std::path::Path;
@@ -8,6 +10,7 @@ use std::path::Path;
 use polars::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::mine::extract::strip_function_docstring;
 use crate::pair::{Pair, content_id, dedupe_ids};
 
 const REQUIRED: [&str; 2] = ["docstring", "code"];
@@ -59,7 +62,13 @@ pub(crate) fn read_parquet_pairs(path: &Path, require_id: bool) -> Result<Vec<Pa
         let need = |col: &[Option<&str>], name: &str| -> Result<String> {
             col[i].map(str::to_owned).ok_or_else(|| Error::row(path, i, format!("{name} is null ({ACCEPTED})")))
         };
-        let mut pair = Pair::new(String::new(), need(&docstrings, "docstring")?, need(&codes, "code")?);
+        let mut code = need(&codes, "code")?;
+        if ids.is_none() {
+            // The CodeSearchNet export keeps docstrings in `code`; a canonical
+            // data set (with ids) is taken as it is.
+            code = strip_function_docstring(&code).unwrap_or(code);
+        }
+        let mut pair = Pair::new(String::new(), need(&docstrings, "docstring")?, code);
         pair.repo = opt(&repos, i);
         pair.path = opt(&paths, i);
         pair.func_name = opt(&names, i);
@@ -104,7 +113,10 @@ mod tests {
                 Column::new("repo".into(), ["a/b", "c/d"]),
                 Column::new("path".into(), ["x.py", "y.py"]),
                 Column::new("func_name".into(), ["f", "g"]),
-                Column::new("code".into(), ["def f():\n    return 1", "def g():\n    return 2"]),
+                Column::new(
+                    "code".into(),
+                    ["def f():\n    \"\"\"Return one.\"\"\"\n    return 1", "def g():\n    return 2"],
+                ),
                 Column::new("docstring".into(), ["Return one.", "Return two."]),
                 Column::new("partition".into(), ["train", "test"]),
                 Column::new("summary".into(), ["one", "two"]),
@@ -114,6 +126,7 @@ mod tests {
         assert_eq!(pairs.len(), 2);
         assert_eq!(pairs[1].func_name.as_deref(), Some("g"));
         assert_eq!(pairs[1].partition.as_deref(), Some("test"));
+        assert_eq!(pairs[0].code, "def f():\n    return 1");
         assert!(pairs[0].id.starts_with("pq-"));
         // The canonical reader insists on ids.
         let err = read_parquet_pairs(&p, true).unwrap_err().to_string();

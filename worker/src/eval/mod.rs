@@ -1,0 +1,13 @@
+//! Metrics, each a function of predictions and references, in percentage
+//! points (0..100).
+
+pub mod bleu;
+pub mod codexglue;
+pub mod errors;
+pub mod metrics;
+pub mod report;
+
+pub use bleu::{corpus_bleu, sentence_bleu};
+pub use codexglue::codexglue_bleu;
+pub use errors::error_category;
+pub use metrics::{corpus_token_accuracy, exact_match_text, percent_true, token_accuracy};
