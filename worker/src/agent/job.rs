@@ -57,11 +57,12 @@ impl Agent {
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         {
             let (trainer, cancel, latest) = (self.trainer.clone(), cancel.clone(), latest.clone());
+            let device = self.cfg.device.clone();
             let thread = std::thread::Builder::new().name(format!("train-{}", &a.job_id[..8.min(a.job_id.len())]));
             let spawned = thread.spawn(move || {
                 let mut report = |p: pb::Progress| *latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    trainer.train(&spec, &dataset, &mut report, &cancel)
+                    trainer.train(&spec, &device, &dataset, &mut report, &cancel)
                 }))
                 .unwrap_or_else(|panic| {
                     let what = panic

@@ -15,6 +15,7 @@
 //! failure.
 //!
 //! - [`trainer`]: the [`Trainer`] trait, and [`FakeTrainer`] for fleet tests.
+//! - [`real`]: the libtorch trainer, [`crate::run_job`].
 //! - [`client`]: connection, TLS, token, back-off.
 //! - [`cache`]: data sets by content hash.
 //! - [`pending`]: unacknowledged results on disk.
@@ -26,6 +27,7 @@ pub mod capabilities;
 pub mod client;
 mod job;
 pub mod pending;
+pub mod real;
 pub mod trainer;
 
 use std::path::PathBuf;
@@ -72,11 +74,10 @@ pub enum AgentError {
     Local(String),
 }
 
-/// The trainer that trains and evaluates for real, on libtorch.
-pub fn real_trainer(_threads: Option<usize>) -> Result<Arc<dyn Trainer>, String> {
-    Err("this build has no training entry point yet (`intervene_worker::run_job` lands with the models work); \
-         for fleet tests only, `--fake-train SECONDS` runs jobs without training"
-        .into())
+/// The trainer that trains and evaluates for real, on libtorch, with
+/// `threads` torch threads per job (torch's default when `None`).
+pub fn real_trainer(threads: Option<usize>) -> Result<Arc<dyn Trainer>, String> {
+    Ok(Arc::new(real::RealTrainer::new(threads)))
 }
 
 /// What an agent did before it stopped.

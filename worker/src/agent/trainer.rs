@@ -46,11 +46,13 @@ impl TrainError {
 
 /// Runs one job to completion on the calling thread (never the reactor).
 pub trait Trainer: Send + Sync + 'static {
-    /// `dataset` is the verified canonical data set file. Call `progress`
-    /// as work advances; stop soon after `cancel` becomes true.
+    /// `dataset` is the verified canonical data set file; `device` the
+    /// agent's device ("cpu" or "cuda:N"). Call `progress` as work advances;
+    /// stop soon after `cancel` becomes true.
     fn train(
         &self,
         spec: &JobSpec,
+        device: &str,
         dataset: &Path,
         progress: &mut dyn FnMut(pb::Progress),
         cancel: &AtomicBool,
@@ -76,6 +78,7 @@ impl Trainer for FakeTrainer {
     fn train(
         &self,
         spec: &JobSpec,
+        _device: &str,
         dataset: &Path,
         progress: &mut dyn FnMut(pb::Progress),
         cancel: &AtomicBool,
