@@ -142,7 +142,9 @@ pub fn prepare(pairs: &[Pair], data: &DataSpec, mutation: Option<&MutationSpec>,
             data.target_vocab_size as usize,
         )?
     };
-    let mut tokenized: [Vec<(Draft, Vec<String>, Vec<String>)>; 3] = Default::default();
+    // (draft, source tokens, target tokens) per split.
+    type Tokenized = (Draft, Vec<String>, Vec<String>);
+    let mut tokenized: [Vec<Tokenized>; 3] = Default::default();
     for k in 0..3 {
         for d in std::mem::take(&mut drafts[k]) {
             let mut src = tokenizer.source_tokens(&d.docstring);

@@ -75,6 +75,6 @@ mod tests {
         let mut t = Table::new(&[("NAME", Align::Left), ("N", Align::Right)]);
         t.row(vec!["a".into(), "10".into()]);
         t.row(vec!["long name".into(), "2".into()]);
-        assert_eq!(t.render(), "NAME        N\n------------\na          10\nlong name   2\n");
+        assert_eq!(t.render(), "NAME        N\n-------------\na          10\nlong name   2\n");
     }
 }

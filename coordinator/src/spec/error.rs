@@ -116,12 +116,11 @@ pub fn nearest<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) ->
 
 /// "unknown X `name`; did you mean `y`? accepted: a, b, c"
 pub fn unknown(what: &str, name: &str, accepted: &[&str]) -> String {
-    let mut msg = format!("unknown {what} `{name}`");
-    if let Some(n) = nearest(name, accepted.iter().copied()) {
-        msg.push_str(&format!("; did you mean `{n}`?"));
+    let accepted_list = accepted.join(", ");
+    match nearest(name, accepted.iter().copied()) {
+        Some(n) => format!("unknown {what} `{name}`; did you mean `{n}`? accepted: {accepted_list}"),
+        None => format!("unknown {what} `{name}`; accepted: {accepted_list}"),
     }
-    msg.push_str(&format!(" accepted: {}", accepted.join(", ")));
-    msg
 }
 
 /// Rephrase a serde error from deserializing the section at `section` into
@@ -131,7 +130,8 @@ pub fn from_serde(section: &str, err: serde_path_to_error::Error<toml::de::Error
     let rel = err.path().to_string();
     let base = join(section, if rel == "." { "" } else { &rel });
     if let Some((field, expected)) = parse_unknown_field(&inner) {
-        let key = join(&base, &field);
+        // serde_path_to_error's path already ends at the unknown field.
+        let key = if rel.rsplit('.').next() == Some(field.as_str()) { base.clone() } else { join(&base, &field) };
         let accepted: Vec<&str> = expected.iter().map(String::as_str).collect();
         return Issue::at_key(key, unknown("key", &field, &accepted));
     }

@@ -553,9 +553,12 @@ impl Validator<'_> {
                     Some(k) if varied.contains(&k) => Some(format!("{key}.vary.{k}")),
                     _ => Some(format!("{key}.vary")),
                 };
-                let desc = describe(point);
+                // With several varied knobs, say which combination failed.
+                let desc = (point.len() > 1).then(|| describe(point));
                 let issues = issues.into_iter().map(|mut i| {
-                    i.message = format!("with {desc}: {}", i.message);
+                    if let Some(desc) = &desc {
+                        i.message = format!("with {desc}: {}", i.message);
+                    }
                     i
                 });
                 self.knob_issues(issues.collect(), at, |s| format!("[{}]", s.name()));
@@ -1014,13 +1017,26 @@ fn cartesian(axes: &[(&'static str, Vec<Value>)]) -> Vec<Vec<(&'static str, Valu
 }
 
 /// The control's knobs with a grid point applied. Setting `vocab_size`
-/// replaces per-side sizes, so the varied value is the one that counts.
+/// replaces per-side sizes, and changing `strategy` drops the control's knobs
+/// of the old strategy (a beam size means nothing to top-p sampling), so the
+/// varied values are the ones that count.
 pub fn apply(base: &Knobs, point: &[(&'static str, Value)]) -> Knobs {
     let mut knobs = base.clone();
     for (name, value) in point {
-        if *name == "vocab_size" {
-            knobs.remove("source_vocab_size");
-            knobs.remove("target_vocab_size");
+        match *name {
+            "vocab_size" => {
+                knobs.remove("source_vocab_size");
+                knobs.remove("target_vocab_size");
+            }
+            "strategy" => {
+                let strategy = value.as_str().unwrap_or_default();
+                knobs.retain(|k, _| {
+                    point.iter().any(|(p, _)| p == k)
+                        || knob(k)
+                            .is_none_or(|d| !matches!(d.scope, knobs::Scope::Strategies(s) if !s.contains(&strategy)))
+                });
+            }
+            _ => {}
         }
         knobs.insert(name, value.clone());
     }
@@ -1041,6 +1057,16 @@ mod tests {
         let g = cartesian(&[("a", vec![Value::Int(1), Value::Int(2)]), ("b", vec![Value::Int(3), Value::Int(4)])]);
         let d: Vec<String> = g.iter().map(|p| describe(p)).collect();
         assert_eq!(d, ["a=1, b=3", "a=1, b=4", "a=2, b=3", "a=2, b=4"]);
+    }
+
+    #[test]
+    fn a_new_strategy_drops_the_old_strategy_knobs() {
+        let base: Knobs =
+            [("strategy", Value::Str("beam".into())), ("beam_size", Value::Int(3)), ("max_len", Value::Int(9))]
+                .into_iter()
+                .collect();
+        let k = apply(&base, &[("strategy", Value::Str("top-p".into())), ("top_p", Value::Float(0.9))]);
+        assert_eq!(k.keys().copied().collect::<Vec<_>>(), ["max_len", "strategy", "top_p"]);
     }
 
     #[test]

@@ -223,7 +223,7 @@ fn near_key(code: &str) -> u64 {
             Tok::Newline | Tok::Indent | Tok::Dedent | Tok::EndOfFile => {}
             Tok::String { .. } => feed(b"\x01STR"),
             Tok::Int { .. } | Tok::Float { .. } | Tok::Complex { .. } => feed(b"\x01NUM"),
-            _ => feed(code[lx.start..lx.end].as_bytes()),
+            _ => feed(&code.as_bytes()[lx.start..lx.end]),
         }
     }
     h

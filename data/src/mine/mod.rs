@@ -53,7 +53,7 @@ impl MineReport {
 /// Callback with (files done, files total).
 pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 pub struct MineOptions<'a> {
     /// Worker threads; 0 means one per core.
     pub threads: usize,
@@ -63,12 +63,6 @@ pub struct MineOptions<'a> {
     /// Value of the `repo` column of every pair.
     pub repo: Option<&'a str>,
     pub progress: Option<Progress<'a>>,
-}
-
-impl Default for MineOptions<'_> {
-    fn default() -> Self {
-        MineOptions { threads: 0, exclude_dirs: &[], repo: None, progress: None }
-    }
 }
 
 /// The .py files under `root`, sorted by relative path.

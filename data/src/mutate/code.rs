@@ -100,6 +100,8 @@ const KEEP: [&str; 2] = ["self", "cls"];
 /// Local names bound in `lexemes`, in order of first binding: parameters,
 /// assignment targets, loop and comprehension variables, `as` targets and
 /// walrus targets; names declared global or nonlocal are excluded.
+// Tokens are examined with their neighbours, by index.
+#[allow(clippy::needless_range_loop)]
 pub(crate) fn local_names(lexemes: &[Lexeme]) -> Vec<String> {
     let mut bound: Vec<String> = Vec::new();
     let mut excluded: HashSet<&str> = KEEP.into_iter().collect();
