@@ -1,7 +1,8 @@
 //! A coordinator and two workers on loopback run a study: every job exactly
 //! once, every result present; resubmitting runs nothing; an edited study is
 //! refused with what changed, and accepted as version 2 with --new-version;
-//! status and cancel from the CLI.
+//! status and cancel from the CLI. One test trains for real: two workers
+//! with the libtorch trainer on a tiny synthetic study (seconds per job).
 
 mod fleet_support;
 
@@ -65,6 +66,40 @@ fn two_workers_run_every_job_exactly_once_and_resubmission_runs_nothing() {
     deadline.wait_for("version 2 to finish", || succeeded(&state, "pair", 2) == 12);
     assert_complete_and_unique(&state, "pair", 2, 12, 1);
     assert_eq!(Ledger::open(&state).unwrap().count("SELECT COUNT(*) FROM attempts"), 12, "only the two new jobs ran");
+}
+
+#[test]
+fn two_workers_train_a_tiny_study_for_real() {
+    let deadline = Deadline::after(240);
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let (_coordinator, url) = coordinator(&state, "127.0.0.1:0", &[], deadline);
+    let _w1 = real_worker(&url, "w1", &tmp.path().join("cache1"), &[]);
+    let _w2 = real_worker(&url, "w2", &tmp.path().join("cache2"), &[]);
+    deadline.wait_for("both workers to register", || {
+        Ledger::open(&state).is_some_and(|l| l.count("SELECT COUNT(*) FROM workers") == 2)
+    });
+
+    let file = study(tmp.path(), "real", 2, 16);
+    let out = run_cli(intervene(&["submit", file.to_str().unwrap(), "--coordinator", &url]), 120);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("submitted study real version 1: 4 jobs (4 queued, 0 already done)"), "{stdout}");
+
+    deadline.wait_for("the study to finish", || {
+        let s = job_states(&state, "real", 1);
+        s.get("succeeded").copied().unwrap_or(0) + s.get("failed").copied().unwrap_or(0) == 4
+    });
+    let l = Ledger::open(&state).unwrap();
+    assert_eq!(l.count("SELECT COUNT(*) FROM attempts WHERE outcome != 'succeeded'"), 0, "no attempt failed");
+    let rows = assert_recorded_once(&state, "real", 1, 4, 1);
+    for (job, arm, bleu) in &rows {
+        assert!(bleu.is_finite() && (0.0..=100.0).contains(bleu), "job {job} ({arm}): bleu {bleu}");
+    }
+    assert_eq!(l.count("SELECT COUNT(DISTINCT worker_id) FROM attempts"), 2, "both workers trained");
+
+    let out = run_cli(intervene(&["status", "real", "--coordinator", &url]), 30);
+    assert!(text(&out).0.contains("study real v1: succeeded (4 of 4 jobs done"), "{}", text(&out).0);
 }
 
 #[test]

@@ -136,6 +136,14 @@ pub fn coordinator(state: &Path, listen: &str, extra: &[&str], deadline: Deadlin
 
 /// Start a worker with fake training of `seconds` per job.
 pub fn worker(url: &str, name: &str, cache: &Path, seconds: f64, extra: &[&str]) -> Proc {
+    let seconds = seconds.to_string();
+    let mut args = vec!["--fake-train", seconds.as_str()];
+    args.extend_from_slice(extra);
+    real_worker(url, name, cache, &args)
+}
+
+/// Start a worker that trains for real (one torch thread).
+pub fn real_worker(url: &str, name: &str, cache: &Path, extra: &[&str]) -> Proc {
     let log = std::fs::File::create(cache.with_extension(format!("{name}.log"))).expect("log file");
     let mut cmd = intervene(&[
         "worker",
@@ -145,8 +153,8 @@ pub fn worker(url: &str, name: &str, cache: &Path, seconds: f64, extra: &[&str])
         name,
         "--cache-dir",
         cache.to_str().unwrap(),
-        "--fake-train",
-        &seconds.to_string(),
+        "--threads",
+        "1",
         "--lease-wait-ms",
         "1000",
     ]);
@@ -275,6 +283,21 @@ pub fn runs_rows(state: &Path, study: &str, version: u32) -> Vec<(String, String
 /// one recorded result, one `runs` row per (job, arm) and none twice, and
 /// each row carries the value the fake trainer computed for that job.
 pub fn assert_complete_and_unique(state: &Path, study: &str, version: u32, jobs: i64, arms_per_job: usize) {
+    for (job, _, bleu) in assert_recorded_once(state, study, version, jobs, arms_per_job) {
+        let expected = intervene_worker::agent::trainer::fake_bleu(&job);
+        assert!((bleu - expected).abs() < 1e-9, "job {job}: bleu {bleu}, its worker computed {expected}");
+    }
+}
+
+/// Every job of the plan has exactly one recorded result and one `runs` row
+/// per (job, arm), none twice; returns the rows.
+pub fn assert_recorded_once(
+    state: &Path,
+    study: &str,
+    version: u32,
+    jobs: i64,
+    arms_per_job: usize,
+) -> Vec<(String, String, f64)> {
     let l = Ledger::open(state).expect("ledger");
     let q = |s: &str| format!("{s} WHERE study = '{study}' AND version = {version}");
     assert_eq!(l.count(&q("SELECT COUNT(*) FROM jobs")), jobs, "jobs in the plan");
@@ -292,8 +315,5 @@ pub fn assert_complete_and_unique(state: &Path, study: &str, version: u32, jobs:
     let mut keys: Vec<(&str, &str)> = rows.iter().map(|(j, a, _)| (j.as_str(), a.as_str())).collect();
     keys.dedup();
     assert_eq!(keys.len(), rows.len(), "duplicate runs rows");
-    for (job, _, bleu) in &rows {
-        let expected = intervene_worker::agent::trainer::fake_bleu(job);
-        assert!((bleu - expected).abs() < 1e-9, "job {job}: bleu {bleu}, its worker computed {expected}");
-    }
+    rows
 }
