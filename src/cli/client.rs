@@ -95,8 +95,10 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
         // Check locally first: errors point into the user's own file.
         None => drop(super::plan::load_and_plan(&args.file)?),
     }
-    let mut client = args.client.connection()?.client()?;
+    let connection = args.client.connection()?;
     runtime()?.block_on(async move {
+        // The channel needs the runtime to exist when it is made.
+        let mut client = connection.client()?;
         let r = client.submit_study(request).await.map_err(explain)?.into_inner();
         println!("{}", describe_submission(&r));
         Ok(ExitCode::SUCCESS)
@@ -128,8 +130,10 @@ pub async fn watch(client: &mut Client, study: &str) -> anyhow::Result<pb::Study
 }
 
 pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let mut client = args.client.connection()?.client()?;
+    let connection = args.client.connection()?;
     runtime()?.block_on(async move {
+        // The channel needs the runtime to exist when it is made.
+        let mut client = connection.client()?;
         match args.study {
             None => {
                 let r = client.list_studies(pb::ListStudiesRequest {}).await.map_err(explain)?.into_inner();
@@ -153,8 +157,10 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
-    let mut client = args.client.connection()?.client()?;
+    let connection = args.client.connection()?;
     runtime()?.block_on(async move {
+        // The channel needs the runtime to exist when it is made.
+        let mut client = connection.client()?;
         let r = client
             .cancel_study(pb::CancelStudyRequest { study: args.study.clone() })
             .await

@@ -266,6 +266,11 @@ pub fn runs_rows(state: &Path, study: &str, version: u32) -> Vec<(String, String
     let Ok(entries) = std::fs::read_dir(&dir) else { return out };
     for e in entries {
         let path = e.unwrap().path();
+        // A table being written atomically (`<job>.tmp-<pid>`, renamed when
+        // complete); the caller waits for the finished file.
+        if path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.starts_with("tmp-")) {
+            continue;
+        }
         assert_eq!(path.extension().and_then(|e| e.to_str()), Some("parquet"), "stray file {}", path.display());
         let df = ParquetReader::new(std::fs::File::open(&path).unwrap()).finish().unwrap();
         let ids = df.column("job_id").unwrap().str().unwrap().clone();
@@ -305,13 +310,22 @@ pub fn assert_recorded_once(
     assert_eq!(l.count(&q("SELECT COUNT(DISTINCT job_id) FROM results")), jobs, "no job recorded twice");
     assert_eq!(
         l.count(&format!(
-            "SELECT COUNT(*) FROM attempts WHERE study = '{study}' AND version = {version} AND outcome = 'succeeded'"
+            "SELECT COUNT(*) FROM attempts WHERE study = '{study}' AND outcome = 'succeeded' \
+             AND job_id IN (SELECT job_id FROM jobs WHERE study = '{study}' AND version = {version})"
         )),
         jobs,
         "exactly one succeeded attempt per job"
     );
-    let rows = runs_rows(state, study, version);
-    assert_eq!(rows.len(), jobs as usize * arms_per_job, "one runs row per (job, arm)");
+    // The tables are written just after the ledger commit: give the last
+    // ones a moment.
+    let expected = jobs as usize * arms_per_job;
+    let end = Instant::now() + Duration::from_secs(30);
+    let mut rows = runs_rows(state, study, version);
+    while rows.len() < expected && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(100));
+        rows = runs_rows(state, study, version);
+    }
+    assert_eq!(rows.len(), expected, "one runs row per (job, arm)");
     let mut keys: Vec<(&str, &str)> = rows.iter().map(|(j, a, _)| (j.as_str(), a.as_str())).collect();
     keys.dedup();
     assert_eq!(keys.len(), rows.len(), "duplicate runs rows");
