@@ -1,37 +1,339 @@
-//! `intervene run | coordinator | worker | submit | status | cancel` (built in the fleet issue).
+//! `intervene coordinator | worker`: serving the coordinator and running
+//! workers against it. The user commands (`submit`, `status`, `cancel`)
+//! are in `client.rs`, the embedded `run` in `run.rs`.
+//!
+//! The token never appears on a command line (where `ps` would show it):
+//! it comes from INTERVENE_TOKEN or from the file named by --token-file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use intervene_coordinator::datasets::Datasets;
+use intervene_coordinator::scheduler::{Options, Scheduler};
+use intervene_coordinator::service::auth::TokenCheck;
+use intervene_coordinator::service::server::{ServeConfig, TlsFiles, serve};
+use intervene_worker::agent::{self, AgentConfig, Connection, FakeTrainer, Trainer};
+
+pub use super::client::{CancelArgs, StatusArgs, SubmitArgs, cancel, status, submit};
+pub use super::run::{RunArgs, run};
+
+/// How a client finds and authenticates to the coordinator.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClientArgs {
+    /// The coordinator, http://HOST:PORT or https://HOST:PORT.
+    #[arg(long, env = "INTERVENE_COORDINATOR", value_name = "URL")]
+    pub coordinator: String,
+    /// File holding the bearer token (otherwise INTERVENE_TOKEN is read).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// PEM file of the CA that signed the coordinator's certificate (https).
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Check the coordinator's certificate against this name instead of the URL's host.
+    #[arg(long, value_name = "NAME")]
+    pub tls_domain: Option<String>,
+}
+
+impl ClientArgs {
+    pub fn connection(&self) -> anyhow::Result<Connection> {
+        let tls_ca = match &self.tls_ca {
+            Some(p) => Some(std::fs::read(p).with_context(|| format!("--tls-ca {}", p.display()))?),
+            None => None,
+        };
+        Ok(Connection {
+            url: self.coordinator.clone(),
+            token: read_token(self.token_file.as_deref())?,
+            tls_ca,
+            tls_domain: self.tls_domain.clone(),
+        })
+    }
+}
+
+/// The token from --token-file, else INTERVENE_TOKEN.
+pub fn read_token(file: Option<&Path>) -> anyhow::Result<String> {
+    let token = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("--token-file {}", path.display()))?
+            .trim()
+            .to_string(),
+        None => match std::env::var("INTERVENE_TOKEN") {
+            Ok(t) => t.trim().to_string(),
+            Err(_) => bail!("no token: set INTERVENE_TOKEN or pass --token-file FILE (a file holding the token)"),
+        },
+    };
+    if token.is_empty() {
+        bail!(
+            "the token is empty (from {})",
+            file.map_or("INTERVENE_TOKEN".to_string(), |p| format!("--token-file {}", p.display()))
+        );
+    }
+    Ok(token)
+}
+
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+// ------------------------------------------------------------ coordinator
 
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {}
-#[derive(Debug, clap::Args)]
-pub struct CoordinatorArgs {}
-#[derive(Debug, clap::Args)]
-pub struct WorkerArgs {}
-#[derive(Debug, clap::Args)]
-pub struct SubmitArgs {}
-#[derive(Debug, clap::Args)]
-pub struct StatusArgs {}
-#[derive(Debug, clap::Args)]
-pub struct CancelArgs {}
+pub struct CoordinatorArgs {
+    /// Address to serve on; port 0 picks a free port (printed on start).
+    #[arg(long, default_value = "127.0.0.1:50051", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// State directory: the ledger, data sets and result tables.
+    #[arg(long, default_value = ".intervene", value_name = "DIR")]
+    pub state: PathBuf,
+    /// File holding the bearer token (otherwise INTERVENE_TOKEN is read).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// PEM certificate chain: serve TLS (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Milliseconds without a heartbeat before a lease expires.
+    #[arg(long, default_value_t = 30_000, value_name = "MS")]
+    pub lease_ttl_ms: u64,
+    /// Milliseconds between a worker's heartbeats.
+    #[arg(long, default_value_t = 5_000, value_name = "MS")]
+    pub heartbeat_ms: u64,
+}
 
-fn not_yet(what: &str) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`intervene {what}` is not built yet")
+pub fn scheduler_options(lease_ttl_ms: u64, heartbeat_ms: u64) -> anyhow::Result<Options> {
+    if heartbeat_ms == 0 || lease_ttl_ms < 2 * heartbeat_ms {
+        bail!(
+            "--lease-ttl-ms {lease_ttl_ms} must be at least twice --heartbeat-ms {heartbeat_ms} (one lost heartbeat must not expire a lease)"
+        );
+    }
+    Ok(Options {
+        lease_ttl: Duration::from_millis(lease_ttl_ms),
+        heartbeat_interval: Duration::from_millis(heartbeat_ms),
+        max_lease_wait: Duration::from_secs(60),
+    })
 }
-pub fn run(_a: RunArgs) -> anyhow::Result<ExitCode> {
-    not_yet("run")
+
+pub fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
+    let token = TokenCheck::new(&read_token(args.token_file.as_deref())?).map_err(|e| anyhow::anyhow!("token: {e}"))?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert_pem: std::fs::read(cert).with_context(|| format!("--tls-cert {}", cert.display()))?,
+            key_pem: std::fs::read(key).with_context(|| format!("--tls-key {}", key.display()))?,
+        }),
+        _ => None,
+    };
+    let opts = scheduler_options(args.lease_ttl_ms, args.heartbeat_ms)?;
+    runtime()?.block_on(async move {
+        let scheduler = Scheduler::open(&args.state, opts)
+            .await
+            .with_context(|| format!("opening the state directory {}", args.state.display()))?;
+        let datasets = Arc::new(Datasets::new(&args.state));
+        let listener =
+            tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("--listen {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        println!("intervene coordinator listening on {scheme}://{addr} (state {})", args.state.display());
+        serve(listener, scheduler, datasets, ServeConfig { token, tls }, stop_signal()).await?;
+        eprintln!("coordinator stopped");
+        Ok(ExitCode::SUCCESS)
+    })
 }
-pub fn coordinator(_a: CoordinatorArgs) -> anyhow::Result<ExitCode> {
-    not_yet("coordinator")
+
+// ----------------------------------------------------------------- worker
+
+#[derive(Debug, clap::Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Device to train on: cpu or cuda:N.
+    #[arg(long, default_value = "cpu", conflicts_with = "gpus")]
+    pub device: String,
+    /// Run one worker per GPU: `all`, or indices such as `0,1`.
+    #[arg(long, value_name = "all|0,1,..")]
+    pub gpus: Option<String>,
+    /// Name shown in `intervene status` (default HOST/DEVICE).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Data set cache and unacknowledged results.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Torch threads per worker (torch's default when unset).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// TESTING ONLY: do not train; each job sleeps SECONDS while reporting
+    /// progress and returns a result derived from its id. For fleet fault
+    /// and load tests.
+    #[arg(long, hide = true, value_name = "SECONDS")]
+    pub fake_train: Option<f64>,
+    /// How long one Lease call waits for a job (ms).
+    #[arg(long, hide = true, default_value_t = 10_000)]
+    pub lease_wait_ms: u64,
 }
-pub fn worker(_a: WorkerArgs) -> anyhow::Result<ExitCode> {
-    not_yet("worker")
+
+/// The devices `--device` / `--gpus` ask for.
+pub fn devices(device: &str, gpus: Option<&str>) -> anyhow::Result<Vec<String>> {
+    let available = agent::capabilities::cuda_devices();
+    let check = |i: usize| -> anyhow::Result<String> {
+        if i >= available {
+            bail!(
+                "--gpus: GPU {i} asked for, but torch sees {available} CUDA device(s){}",
+                if available > 0 { format!(" (0..{})", available - 1) } else { String::new() }
+            );
+        }
+        Ok(format!("cuda:{i}"))
+    };
+    match gpus {
+        None => {
+            if device != "cpu" {
+                let i = device
+                    .strip_prefix("cuda:")
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .with_context(|| format!("--device `{device}`: expected cpu or cuda:N"))?;
+                check(i).map_err(|e| anyhow::anyhow!("--device {device}: {e}"))?;
+            }
+            Ok(vec![device.to_string()])
+        }
+        Some("all") => {
+            if available == 0 {
+                bail!("--gpus all: torch sees no CUDA device on this machine");
+            }
+            (0..available).map(check).collect()
+        }
+        Some(list) => {
+            let mut out = Vec::new();
+            for part in list.split(',') {
+                let i: usize = part.trim().parse().with_context(|| {
+                    format!("--gpus `{list}`: `{part}` is not a GPU index (expected all, or indices such as 0,1)")
+                })?;
+                let d = check(i)?;
+                if out.contains(&d) {
+                    bail!("--gpus `{list}`: GPU {i} is listed twice");
+                }
+                out.push(d);
+            }
+            Ok(out)
+        }
+    }
 }
-pub fn submit(_a: SubmitArgs) -> anyhow::Result<ExitCode> {
-    not_yet("submit")
+
+pub fn default_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from(".intervene"))
+        .join("intervene/worker")
 }
-pub fn status(_a: StatusArgs) -> anyhow::Result<ExitCode> {
-    not_yet("status")
+
+/// The trainer the workers use: the fake one only when asked for (tests).
+pub fn trainer(fake_train: Option<f64>, threads: Option<usize>) -> anyhow::Result<Arc<dyn Trainer>> {
+    match fake_train {
+        Some(s) if s.is_finite() && s >= 0.0 => Ok(Arc::new(FakeTrainer { duration: Duration::from_secs_f64(s) })),
+        Some(s) => bail!("--fake-train {s}: expected a number of seconds >= 0"),
+        None => agent::real_trainer(threads).map_err(|e| anyhow::anyhow!(e)),
+    }
 }
-pub fn cancel(_a: CancelArgs) -> anyhow::Result<ExitCode> {
-    not_yet("cancel")
+
+/// One agent config per device, named HOST/DEVICE unless named.
+pub fn agent_configs(
+    connection: &Connection,
+    devices: &[String],
+    name: Option<&str>,
+    cache_dir: &Path,
+    lease_wait: Duration,
+) -> Vec<AgentConfig> {
+    let host = agent::capabilities::hostname();
+    devices
+        .iter()
+        .map(|device| {
+            let name = match name {
+                Some(n) if devices.len() > 1 => format!("{n}/{device}"),
+                Some(n) => n.to_string(),
+                None => format!("{host}/{device}"),
+            };
+            let dir_name: String =
+                name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+            AgentConfig {
+                connection: connection.clone(),
+                name,
+                device: device.clone(),
+                cache_dir: cache_dir.join("datasets"),
+                pending_dir: cache_dir.join("pending").join(dir_name),
+                lease_wait,
+                max_backoff: Duration::from_secs(10),
+            }
+        })
+        .collect()
+}
+
+pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let connection = args.client.connection()?;
+    let devices = devices(&args.device, args.gpus.as_deref())?;
+    let trainer = trainer(args.fake_train, args.threads)?;
+    let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    let configs = agent_configs(
+        &connection,
+        &devices,
+        args.name.as_deref(),
+        &cache_dir,
+        Duration::from_millis(args.lease_wait_ms),
+    );
+    runtime()?.block_on(async move {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            stop_signal().await;
+            eprintln!("stopping: releasing leases");
+            let _ = stop_tx.send(true);
+        });
+        let mut tasks = Vec::new();
+        for cfg in configs {
+            eprintln!("worker {} on {} -> {}", cfg.name, cfg.device, cfg.connection.url);
+            tasks.push(tokio::spawn(agent::run(cfg, trainer.clone(), stop_rx.clone())));
+        }
+        let mut failed = false;
+        for t in tasks {
+            match t.await {
+                Ok(Ok(summary)) => eprintln!(
+                    "worker stopped: {} completed, {} failed, {} released",
+                    summary.completed, summary.failed, summary.released
+                ),
+                Ok(Err(e)) => {
+                    eprintln!("error: {e}");
+                    failed = true;
+                }
+                Err(e) => {
+                    eprintln!("error: worker task: {e}");
+                    failed = true;
+                }
+            }
+        }
+        Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    })
 }

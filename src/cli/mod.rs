@@ -2,9 +2,12 @@
 //! structs and a `run` function.
 
 mod analysis;
+mod client;
 mod data;
 mod fleet;
 mod plan;
+mod progress;
+mod run;
 mod table;
 mod train;
 

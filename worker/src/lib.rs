@@ -12,8 +12,9 @@
 //! - [`job`]: [`run_job`], one job from pairs to a `JobResult`.
 //! - [`error`]: [`JobError`], what ends a job and whether to retry it.
 //!
-//! The gRPC pull loop (`agent`) calls [`run_job`] on a dedicated thread.
+//! - [`agent`]: the gRPC pull loop; it calls [`run_job`] on a dedicated thread.
 
+pub mod agent;
 pub mod checkpoint;
 pub mod decode;
 pub mod device;

@@ -1,0 +1,211 @@
+//! Rebuilding the scheduler's state from the ledger after a restart, and
+//! rewriting any result table the crash left unwritten.
+//!
+//! - Succeeded, failed and cancelled jobs stay as they were: no completed
+//!   result is lost or rerun.
+//! - Queued jobs are queued again, in plan order.
+//! - An attempt that was in flight is adopted again with a fresh deadline:
+//!   its worker may still be training and reconnects with its heartbeats and
+//!   its result; if it does not within one lease period, the lease expires
+//!   as any other and the job is queued as a new attempt.
+//! - Leases are recorded without waiting for the commit, so the last attempt
+//!   number handed out before a crash may be missing from the ledger. Every
+//!   unfinished job therefore burns one attempt number: the next lease gets
+//!   `recorded + 2`, and an attempt the ledger never saw can never be
+//!   confused with a new one.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use intervene_proto::pb;
+use intervene_proto::tables::{ATTENTION, CURVES, EXAMPLES, RUNS, results_dir};
+use prost::Message;
+use tokio::time::Instant;
+
+use super::job::{JobState, Lease};
+use super::state::{State, StudyRt, WorkerRt};
+use crate::plan::Plan;
+use crate::results::{JobRecord, write_arms, write_job_tables};
+use crate::store::{Snapshot, StoreError, Write, now_ms};
+
+/// The state to resume from, and the ledger writes that record the burnt
+/// attempt numbers.
+pub fn rebuild(
+    snapshot: Snapshot,
+    lease_ttl: std::time::Duration,
+    ledger: &Path,
+) -> Result<(State, Vec<Write>), StoreError> {
+    let now = Instant::now();
+    let wall_now = now_ms();
+    let mut st = State::default();
+    let mut writes = Vec::new();
+    for (id, (name, caps)) in snapshot.workers {
+        let capabilities = pb::Capabilities::decode(caps.as_slice()).unwrap_or_default();
+        st.workers.insert(id, WorkerRt { name, capabilities, last_seen: None });
+    }
+    for ls in snapshot.studies {
+        let corrupt = |message: String| StoreError::Corrupt { path: ledger.to_path_buf(), message };
+        let plan: Plan = serde_json::from_str(&ls.plan_json)
+            .map_err(|e| corrupt(format!("the plan of study {} v{} does not parse: {e}", ls.name, ls.version)))?;
+        let mut rt = StudyRt::new(
+            ls.name.clone(),
+            ls.version,
+            Arc::new(plan),
+            ls.dataset_hash,
+            ls.dataset_bytes,
+            ls.submitted_at_ms,
+        );
+        rt.spec_hash = ls.spec_hash;
+        rt.cancelled = ls.cancelled;
+        let loaded: HashMap<&str, &crate::store::LoadedJob> = ls.jobs.iter().map(|j| (j.job_id.as_str(), j)).collect();
+        let slot = st.studies.len();
+        let mut queued = Vec::new();
+        for (i, job) in rt.jobs.iter_mut().enumerate() {
+            let lj = loaded.get(job.id.as_str()).ok_or_else(|| {
+                corrupt(format!(
+                    "job {} of study {} v{} is in its plan but not in the ledger",
+                    job.id, ls.name, ls.version
+                ))
+            })?;
+            job.attempts_issued = lj.attempts_issued;
+            job.failures = lj.failures;
+            job.state = match (lj.state.as_str(), lj.in_flight.clone()) {
+                ("succeeded", _) => {
+                    let (attempt, ..) = lj.result.clone().unwrap_or_default();
+                    JobState::Succeeded { attempt }
+                }
+                ("failed", _) => JobState::Failed { reason: lj.reason.clone().unwrap_or_default(), fatal: lj.fatal },
+                ("cancelled", _) => JobState::Cancelled,
+                ("leased" | "running", Some(a)) => {
+                    let ran = std::time::Duration::from_millis((wall_now - a.leased_at_ms).max(0) as u64);
+                    let lease = Lease {
+                        attempt: a.attempt,
+                        worker_id: a.worker_id,
+                        deadline: now + lease_ttl,
+                        leased_at: now.checked_sub(ran).unwrap_or(now),
+                        progress: None,
+                        cancel_requested: rt.cancelled,
+                    };
+                    st.deadlines.push(std::cmp::Reverse((lease.deadline, (slot, i), lease.attempt)));
+                    if lj.state == "running" { JobState::Running(lease) } else { JobState::Leased(lease) }
+                }
+                ("queued" | "leased" | "running", _) => {
+                    queued.push(i);
+                    JobState::Queued
+                }
+                (other, _) => return Err(corrupt(format!("job {} has unknown state `{other}`", job.id))),
+            };
+            if !job.state.is_final() {
+                job.attempts_issued += 1;
+                writes.push(Write::BurnAttempts {
+                    study: ls.name.clone(),
+                    version: ls.version,
+                    job_id: job.id.clone(),
+                    issued: job.attempts_issued,
+                });
+            }
+        }
+        for i in queued {
+            st.queue.push_back((slot, i));
+        }
+        st.by_key.insert((ls.name.clone(), ls.version), slot);
+        let latest = st.latest.entry(ls.name.clone()).or_insert(ls.version);
+        *latest = (*latest).max(ls.version);
+        st.studies.push(rt);
+    }
+    Ok((st, writes))
+}
+
+/// Rewrite the Parquet files of every recorded result whose files are
+/// missing (a crash between the ledger commit and the file writes), and
+/// every missing `arms.parquet`. Returns how many jobs were rewritten.
+pub fn regenerate_missing(state: &State, state_dir: &Path, ledger: &Path) -> Result<usize, StoreError> {
+    let mut conn = None;
+    let mut rewritten = 0;
+    for s in &state.studies {
+        let dir = state_dir.join(results_dir(&s.name, s.version));
+        if !dir.join(format!("{}.parquet", intervene_proto::tables::ARMS)).exists()
+            && let Err(e) = write_arms(&dir, s.version, &s.plan)
+        {
+            tracing::error!(study = %s.name, version = s.version, error = %e, "rewriting arms.parquet");
+        }
+        for (i, job) in s.jobs.iter().enumerate() {
+            let JobState::Succeeded { attempt } = job.state else { continue };
+            let file = format!("{}.parquet", job.id);
+            let present = [RUNS, EXAMPLES, CURVES].iter().all(|t| dir.join(t).join(&file).exists());
+            let needs_attention = !dir.join(ATTENTION).join(&file).exists();
+            if present && !needs_attention {
+                continue;
+            }
+            if conn.is_none() {
+                conn = Some(crate::store::open_connection(ledger)?);
+            }
+            let Some(c) = conn.as_ref() else { continue };
+            let row: Option<(String, i64, Vec<u8>, bool)> = c
+                .query_row(
+                    "SELECT worker_id, finished_at_ms, result, has_attention FROM results
+                     WHERE study = ?1 AND version = ?2 AND job_id = ?3",
+                    rusqlite::params![s.name, s.version, job.id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0)),
+                )
+                .map(Some)
+                .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })
+                .map_err(|source| StoreError::Sqlite { path: ledger.to_path_buf(), source })?;
+            let Some((worker_id, finished_at_ms, bytes, has_attention)) = row else { continue };
+            if present && !has_attention {
+                continue;
+            }
+            let result = pb::JobResult::decode(bytes.as_slice()).map_err(|e| StoreError::Corrupt {
+                path: ledger.to_path_buf(),
+                message: format!("the result of job {} does not decode: {e}", job.id),
+            })?;
+            let worker = state.workers.get(&worker_id).map_or(worker_id.clone(), |w| w.name.clone());
+            let arms = s.arm_refs(i);
+            let rec = JobRecord {
+                study: &s.name,
+                study_version: s.version,
+                job_id: &job.id,
+                spec: &s.plan.jobs[i].spec,
+                arms: &arms,
+                attempt,
+                worker: &worker,
+                result: &result,
+                finished_at_ms,
+            };
+            match write_job_tables(&dir, &rec) {
+                Ok(()) => rewritten += 1,
+                Err(e) => tracing::error!(study = %s.name, job = %job.id, error = %e, "rewriting result tables"),
+            }
+        }
+    }
+    Ok(rewritten)
+}
+
+impl super::Scheduler {
+    /// Open the ledger under `state_dir` and resume from it: the state as it
+    /// was committed, the burnt attempt numbers committed before any new
+    /// lease, and every missing result table rewritten.
+    pub async fn open(state_dir: &Path, opts: super::Options) -> Result<Arc<super::Scheduler>, StoreError> {
+        let dir = state_dir.to_path_buf();
+        let ttl = opts.lease_ttl;
+        let (state, writer, burns) = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
+            let (snapshot, writer) = crate::store::open(&dir)?;
+            let (state, burns) = rebuild(snapshot, ttl, writer.path())?;
+            let rewritten = regenerate_missing(&state, &dir, writer.path())?;
+            if rewritten > 0 {
+                tracing::warn!(jobs = rewritten, "rewrote result tables missing after a crash");
+            }
+            Ok((state, writer, burns))
+        })
+        .await
+        .map_err(|e| StoreError::WriterGone(format!("recovery task: {e}")))??;
+        let in_flight = state.studies.iter().flat_map(|s| &s.jobs).filter(|j| j.state.in_flight()).count();
+        let queued = state.queue.len();
+        writer.commit(burns).await?;
+        if in_flight + queued > 0 {
+            tracing::info!(in_flight, queued, "resumed from the ledger");
+        }
+        Ok(super::Scheduler::new(state, writer, opts, state_dir))
+    }
+}

@@ -1,0 +1,161 @@
+//! `intervene run FILE`: the embedded default. An in-process coordinator
+//! (state in `.intervene/` unless `--state`), N local workers talking to it
+//! over loopback gRPC with a token generated for this run: the same code
+//! paths as a fleet, so a study that runs here runs on a cluster. Live
+//! progress bars while it runs, a per-arm summary of the outcomes at the end.
+//! Interrupting it (Ctrl-C) stops the workers cleanly; running it again
+//! resumes where it stopped.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use intervene_coordinator::datasets::Datasets;
+use intervene_coordinator::scheduler::Scheduler;
+use intervene_coordinator::service::auth::{TokenCheck, generate_token};
+use intervene_coordinator::service::server::{ServeConfig, serve};
+use intervene_coordinator::summary::{ArmSummary, summarise};
+use intervene_worker::agent::{self, Connection};
+
+use super::client::{describe_submission, explain, submission, watch};
+use super::fleet::{agent_configs, devices, runtime, scheduler_options, stop_signal, trainer};
+use super::table::{Align, Table};
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The study file (TOML).
+    pub file: PathBuf,
+    /// Local workers to run.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// State directory: ledger, data sets, result tables.
+    #[arg(long, default_value = ".intervene", value_name = "DIR")]
+    pub state: PathBuf,
+    /// Device of the workers: cpu or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Torch threads per worker (default: the cores divided among the workers).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Accept an edited study as its next version.
+    #[arg(long)]
+    pub new_version: bool,
+    /// TESTING ONLY: fake training of SECONDS per job (see `intervene worker`).
+    #[arg(long, hide = true, value_name = "SECONDS")]
+    pub fake_train: Option<f64>,
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    if args.workers == 0 {
+        anyhow::bail!("--workers 0: at least one worker is needed");
+    }
+    super::plan::load_and_plan(&args.file)?;
+    let request = submission(&args.file, args.new_version)?;
+    let device = devices(&args.device, None)?;
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = args.threads.or(Some((cores / args.workers).max(1)));
+    let trainer = trainer(args.fake_train, threads)?;
+    // Local workers die with this process: a short lease lets a rerun take
+    // over what an interrupted run left in flight without a long wait.
+    let opts = scheduler_options(10_000, 2_000)?;
+    let token = generate_token();
+    let check = TokenCheck::new(&token).map_err(|e| anyhow::anyhow!(e))?;
+
+    runtime()?.block_on(async move {
+        let scheduler = Scheduler::open(&args.state, opts)
+            .await
+            .with_context(|| format!("opening the state directory {}", args.state.display()))?;
+        let datasets = Arc::new(Datasets::new(&args.state));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding a loopback port")?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (server_stop_tx, server_stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(
+            listener,
+            scheduler.clone(),
+            datasets,
+            ServeConfig { token: check, tls: None },
+            async move {
+                let _ = server_stop_rx.await;
+            },
+        ));
+
+        let connection = Connection { url, token, tls_ca: None, tls_domain: None };
+        let devices: Vec<String> = std::iter::repeat_n(device[0].clone(), args.workers).collect();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut workers = Vec::new();
+        for (i, mut cfg) in
+            agent_configs(&connection, &devices, Some("local"), &args.state.join("worker"), Duration::from_millis(500))
+                .into_iter()
+                .enumerate()
+        {
+            cfg.name = format!("local-{}", i + 1);
+            cfg.pending_dir = args.state.join("worker/pending").join(&cfg.name);
+            workers.push(tokio::spawn(agent::run(cfg, trainer.clone(), stop_rx.clone())));
+        }
+
+        let mut client = connection.client()?;
+        let outcome = async {
+            let r = client.submit_study(request).await.map_err(explain)?.into_inner();
+            eprintln!("{}", describe_submission(&r));
+            let study = format!("{}@{}", r.study, r.version);
+            tokio::select! {
+                last = watch(&mut client, &study) => last.map(|s| (r, Some(s))),
+                _ = stop_signal() => {
+                    eprintln!("interrupted: stopping the workers; run the same command again to resume");
+                    Ok((r, None))
+                }
+            }
+        }
+        .await;
+
+        let _ = stop_tx.send(true);
+        for w in workers {
+            match w.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => eprintln!("warning: a worker stopped with an error: {e}"),
+                Err(e) => eprintln!("warning: a worker task failed: {e}"),
+            }
+        }
+        let _ = server_stop_tx.send(());
+        server.await.context("the coordinator task")??;
+
+        let (submitted, last) = outcome?;
+        let Some(last) = last else { return Ok(ExitCode::from(130)) };
+        let summary = summarise(&args.state, &submitted.study, submitted.version)?;
+        println!(
+            "study {} v{}: {} ({} of {} jobs succeeded, {} failed, {} cancelled)",
+            last.study,
+            last.version,
+            last.state,
+            last.jobs_succeeded,
+            last.jobs_total,
+            last.jobs_failed,
+            last.jobs_cancelled
+        );
+        print!("{}", summary_table(&summary));
+        println!("results: {}", last.results_dir);
+        Ok(if last.state == "succeeded" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    })
+}
+
+/// Per arm: n, then mean ± sd of each outcome.
+pub fn summary_table(arms: &[ArmSummary]) -> String {
+    let names: Vec<String> =
+        arms.first().map(|a| a.outcomes.iter().map(|(n, ..)| n.clone()).collect()).unwrap_or_default();
+    let mut headers: Vec<(String, Align)> =
+        vec![("ARM".into(), Align::Left), ("KIND".into(), Align::Left), ("N".into(), Align::Right)];
+    headers.extend(names.iter().map(|n| (n.to_uppercase(), Align::Right)));
+    let refs: Vec<(&str, Align)> = headers.iter().map(|(h, a)| (h.as_str(), *a)).collect();
+    let mut t = Table::new(&refs);
+    let num = |v: f64| if v.is_nan() { "-".to_string() } else { format!("{v:.2}") };
+    for a in arms {
+        let mut row = vec![a.arm.clone(), a.kind.clone(), format!("{}/{}", a.n, a.total)];
+        for (_, mean, sd) in &a.outcomes {
+            row.push(if sd.is_nan() { num(*mean) } else { format!("{} ± {}", num(*mean), num(*sd)) });
+        }
+        t.row(row);
+    }
+    t.render()
+}

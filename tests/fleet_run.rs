@@ -1,0 +1,46 @@
+//! `intervene run`: the embedded coordinator and local workers over
+//! loopback, progress, a summary at the end; running it again resumes and
+//! runs nothing.
+
+mod fleet_support;
+
+use fleet_support::*;
+
+#[test]
+fn run_executes_a_study_locally_and_resumes_without_rerunning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let file = study(tmp.path(), "local", 3, 32);
+    let run = || {
+        let mut cmd = intervene(&[
+            "run",
+            file.to_str().unwrap(),
+            "--workers",
+            "2",
+            "--state",
+            state.to_str().unwrap(),
+            "--fake-train",
+            "0.2",
+        ]);
+        cmd.env_remove("INTERVENE_TOKEN");
+        run_cli(cmd, 180)
+    };
+    let out = run();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("submitted study local version 1: 6 jobs (6 queued"), "{stderr}");
+    assert!(stdout.contains("study local v1: succeeded (6 of 6 jobs succeeded, 0 failed, 0 cancelled)"), "{stdout}");
+    // The summary: one line per arm with n and mean ± sd of each outcome.
+    assert!(stdout.contains("ARM") && stdout.contains("BLEU"), "{stdout}");
+    let control = stdout.lines().find(|l| l.starts_with("control")).expect("a control row");
+    assert!(control.contains("3/3") && control.contains('±'), "{control}");
+    assert!(stdout.contains("wider/hidden_dim=64"), "{stdout}");
+    assert_complete_and_unique(&state, "local", 1, 6, 1);
+
+    let out = run();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("resumed study local version 1: 6 jobs (0 queued, 6 already done)"), "{stderr}");
+    assert!(stdout.contains("succeeded (6 of 6"), "{stdout}");
+    assert_eq!(Ledger::open(&state).unwrap().count("SELECT COUNT(*) FROM attempts"), 6, "nothing ran again");
+}
