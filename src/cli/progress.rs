@@ -1,7 +1,9 @@
 //! Study progress on the terminal: one progress bar per arm (done of total,
 //! running, failed, ETA) while a study runs, and a table for snapshots.
 
-use std::time::Duration;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use intervene_proto::pb;
@@ -21,12 +23,23 @@ pub fn eta(ms: u64) -> String {
     }
 }
 
-/// Live bars for one study, updated from status snapshots.
+/// Live bars for one study, updated from status snapshots. When standard
+/// error is not a terminal (a batch log, `nohup`, CI) bars would draw
+/// nothing, so progress is logged as plain lines instead: whenever the job
+/// counts change, and once a minute with the running jobs' epochs.
 pub struct Bars {
     multi: MultiProgress,
     header: ProgressBar,
     arms: Vec<ProgressBar>,
+    plain: Option<Mutex<PlainLog>>,
 }
+
+struct PlainLog {
+    counts: (u32, u32, u32, u32),
+    at: Instant,
+}
+
+const PLAIN_EVERY: Duration = Duration::from_secs(60);
 
 impl Bars {
     pub fn new(first: &pb::StudyStatus) -> Bars {
@@ -51,12 +64,23 @@ impl Bars {
                 bar
             })
             .collect();
-        let bars = Bars { multi, header, arms };
+        let plain = (!std::io::stderr().is_terminal())
+            .then(|| Mutex::new(PlainLog { counts: (u32::MAX, 0, 0, 0), at: Instant::now() }));
+        let bars = Bars { multi, header, arms, plain };
         bars.update(first);
         bars
     }
 
     pub fn update(&self, s: &pb::StudyStatus) {
+        if let Some(plain) = &self.plain {
+            let mut log = plain.lock().unwrap_or_else(|p| p.into_inner());
+            let counts = (s.jobs_succeeded, s.jobs_running, s.jobs_queued, s.jobs_failed);
+            if counts != log.counts || log.at.elapsed() >= PLAIN_EVERY {
+                log.counts = counts;
+                log.at = Instant::now();
+                eprintln!("{}", plain_line(s));
+            }
+        }
         self.header.set_message(format!(
             "study {} v{}: {} | {}/{} done, {} running, {} queued, {} failed | ETA {}",
             s.study,
@@ -90,6 +114,42 @@ impl Bars {
         }
         let _ = self.multi.clear();
     }
+}
+
+/// One log line: the study's counts and ETA, then each running job's epoch
+/// and loss.
+pub fn plain_line(s: &pb::StudyStatus) -> String {
+    let mut line = format!(
+        "[{}] study {} v{}: {}/{} done, {} running, {} queued, {} failed; ETA {}",
+        clock_utc(),
+        s.study,
+        s.version,
+        s.jobs_succeeded,
+        s.jobs_total,
+        s.jobs_running,
+        s.jobs_queued,
+        s.jobs_failed,
+        eta(s.eta_ms)
+    );
+    for r in &s.running {
+        let p = r.progress.unwrap_or_default();
+        if p.epochs > 0 {
+            line.push_str(&format!(
+                " | {} epoch {}/{} loss {:.3}",
+                intervene_proto::job::short_id(&r.job_id),
+                p.epoch,
+                p.epochs,
+                p.train_loss
+            ));
+        }
+    }
+    line
+}
+
+/// Wall-clock time of day (UTC) as HH:MM:SS, for log lines.
+fn clock_utc() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    format!("{:02}:{:02}:{:02}", (secs / 3600) % 24, (secs / 60) % 60, secs % 60)
 }
 
 /// The per-arm table of `intervene status STUDY`.
@@ -191,6 +251,27 @@ pub fn study_table(studies: &[pb::StudyStatus]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_lines_name_counts_and_running_epochs() {
+        let s = pb::StudyStatus {
+            study: "q".into(),
+            version: 1,
+            jobs_total: 6,
+            jobs_succeeded: 2,
+            jobs_running: 1,
+            jobs_queued: 3,
+            running: vec![pb::RunningJob {
+                job_id: "ab".repeat(32),
+                progress: Some(pb::Progress { epoch: 2, epochs: 5, train_loss: 1.5, ..Default::default() }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let line = plain_line(&s);
+        assert!(line.contains("study q v1: 2/6 done, 1 running, 3 queued, 0 failed"), "{line}");
+        assert!(line.ends_with("| abababababab epoch 2/5 loss 1.500"), "{line}");
+    }
 
     #[test]
     fn etas_and_bars_render() {

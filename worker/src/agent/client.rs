@@ -148,8 +148,9 @@ mod tests {
         assert!(b.delay() <= Duration::from_millis(250));
     }
 
-    #[test]
-    fn urls_and_tls_options_are_checked() {
+    // A lazy channel spawns its connection task, so this needs a runtime.
+    #[tokio::test]
+    async fn urls_and_tls_options_are_checked() {
         let c = |url: &str, ca: Option<Vec<u8>>| {
             Connection { url: url.into(), token: "t".repeat(20), tls_ca: ca, tls_domain: None }.client().err()
         };
