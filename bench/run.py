@@ -51,7 +51,14 @@ def rel(path):
     return os.path.relpath(path, ROOT)
 
 
+# Bench executables sit under hashed names in cargo's build directory; the
+# report names them by the cargo command that runs them.
+CARGO_NAMES = {}
+
+
 def show(cmd):
+    if cmd and cmd[0] in CARGO_NAMES:
+        return CARGO_NAMES[cmd[0]] + " " + " ".join(shlex.quote(c) for c in [rel(x) if x.startswith(ROOT) else x for x in cmd[1:]])
     return " ".join(shlex.quote(rel(c) if os.path.isabs(c) and c.startswith(ROOT) else c) for c in cmd)
 
 
@@ -231,6 +238,10 @@ def tokenize(a, sizes, log):
 # ---- report --------------------------------------------------------------------
 
 
+def mode(a, part):
+    return "quick" if part in a.quick else "full"
+
+
 def ratio(x, y):
     return f"{x / y:.2f}x" if x and y else "n/a"
 
@@ -241,14 +252,14 @@ def verdict(ok):
 
 def write_report(a, m, load_end, results, started, elapsed):
     L = []
-    mode = "quick" if a.quick else "full"
     L.append("# Benchmarks\n")
-    L.append(f"Written by `bench/run.sh{' --quick' if a.quick else ''}` on {started:%Y-%m-%d %H:%M} UTC "
+    L.append(f"Written by `{a.invocation}` on {started:%Y-%m-%d %H:%M} UTC "
              f"({elapsed / 60:.1f} min). Do not edit by hand: rerun the script.\n")  # fmt: skip
-    if a.quick:
+    quick = sorted(a.quick & set(results))
+    if quick:
         L.append(
-            "**Quick mode: these are the small sizes listed below, not the sizes of issue 7. "
-            "The full-size run (`bench/run.sh`) is pending.**\n"
+            f"**Quick mode for {', '.join(quick)}: those sections use the small sizes they list, not the sizes "
+            "of issue 7. The full-size run of them (`bench/run.sh`) is pending.**\n"
         )
     L.append("## Machine\n")
     L.append(f"- CPU: {m['cpu']}, {m['cores']} logical cores ({m['os']})")
@@ -257,13 +268,18 @@ def write_report(a, m, load_end, results, started, elapsed):
     L.append(f"- Rust binaries built with `cargo bench --profile {a.profile} --no-run --workspace`"
              + (" (dev profile: our crates at opt-level 1, dependencies at 3)" if a.profile == "dev" else ""))  # fmt: skip
     L.append(f"- Threads for libtorch on both sides: {a.threads}; repeats per measurement: {a.repeats} (median)\n")
+    if max(float(m["load"][0]), float(load_end[0])) > (m["cores"] or 1):
+        L.append(
+            f"**The machine was loaded (1-minute load average above its {m['cores']} cores, other builds and tests "
+            "running): timings, and ratios between runs that did not overlap, are unreliable.**\n"
+        )
     if "train" in results:
         rows, cmds = results["train"]
-        sizes = SIZES[mode]
+        sizes = SIZES[mode(a, "train")]
         L.append("## Training and greedy decoding vs PyTorch eager (CPU)\n")
         L.append(
-            f"Mode {mode}: `{' '.join(sizes['train_args'])}` "
-            + ("(embedding/hidden 64, vocabulary 1000)" if a.quick else "(embedding/hidden 256, vocabulary 5000)")
+            f"Sizes {mode(a, 'train')}: `{' '.join(sizes['train_args'])}` "
+            + ("(embedding/hidden 64, vocabulary 1000)" if "train" in a.quick else "(embedding/hidden 256, vocabulary 5000)")
             + "; transformer of transformer-python.toml (8 heads, ff 2x d_model, 3+3 layers). "
             "Training: target tokens/s over the timed steps (first step excluded); greedy: sequences/s, "
             "best of 3, up to 80 steps. Ratio = ours / PyTorch (above 1: we are faster).\n"
@@ -291,10 +307,17 @@ def write_report(a, m, load_end, results, started, elapsed):
         )
         L.append("Commands:\n")
         L += [f"    {c}" for c in cmds]
-        L.append("\nNot measured yet: beam decoding (neither bench has it), GPU runs and the share of GPU peak.\n")
+        L.append(
+            "\nCaveats: greedy decoding stops once every sequence has emitted EOS, and the models are untrained, "
+            "so the two sides may decode different numbers of steps: greedy ratios compare unequal work until "
+            "both benches report decoded tokens. PyTorch's `nn.TransformerDecoder` has no cache and re-decodes the "
+            "prefix each step (that is the eager reference as written), which explains most of the transformer "
+            "greedy ratio.\n"
+        )
+        L.append("Not measured yet: beam decoding (neither bench has it), GPU runs and the share of GPU peak.\n")
     if "leases" in results:
         rows, cmds = results["leases"]
-        L.append("## Coordinator leases over loopback gRPC\n")
+        L.append(f"## Coordinator leases over loopback gRPC (sizes {mode(a, 'leases')})\n")
         L.append(
             "The real `intervene coordinator` (SQLite ledger) with a study of "
             f"{rows[0]['jobs'] if rows else '?'} queued jobs; N simulated workers, one gRPC connection each, "
@@ -324,7 +347,7 @@ def write_report(a, m, load_end, results, started, elapsed):
         )
     if "analysis" in results:
         r, cmds = results["analysis"]
-        L.append("## Analysis\n")
+        L.append(f"## Analysis (sizes {mode(a, 'analysis')})\n")
         L.append(f"A generated table of {r['rows']:,} example rows (2 arms x 10 seeds, paired on seed and example). "
                  "Wall time of the whole `intervene` process, median of the repeats.\n")  # fmt: skip
         L.append("| command | median (s) | all runs (s) |")
@@ -344,7 +367,7 @@ def write_report(a, m, load_end, results, started, elapsed):
     if "tokenize" in results:
         r, cmds = results["tokenize"]
         o, p = r["ours"], r["ref"]
-        L.append("## Data: code-whitespace tokenization\n")
+        L.append(f"## Data: code-whitespace tokenization (sizes {mode(a, 'tokenize')})\n")
         L.append(f"{o['pairs']} generated (docstring, code) pairs, both sides, {o['tokens']} tokens "
                  "(same count on both sides, checked). Best of 5 passes, file reading excluded.\n")  # fmt: skip
         L.append("| | seconds | pairs/s |")
@@ -361,7 +384,7 @@ def write_report(a, m, load_end, results, started, elapsed):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--quick", default="", help="comma-separated parts run at the quick sizes")
     ap.add_argument("--profile", required=True)
     ap.add_argument("--repeats", type=int, required=True)
     ap.add_argument("--threads", type=int, required=True)
@@ -371,12 +394,19 @@ def main():
     ap.add_argument("--leases", required=True)
     ap.add_argument("--tokenize", required=True)
     ap.add_argument("--work", required=True)
+    ap.add_argument("--invocation", required=True, help="the bench/run.sh command line, for the report")
     a = ap.parse_args()
+    bench = f"cargo bench --profile {a.profile}"
+    CARGO_NAMES[a.throughput] = f"{bench} -p intervene-worker --bench throughput --"
+    CARGO_NAMES[a.leases] = f"{bench} --bench leases --"
+    CARGO_NAMES[a.tokenize] = f"{bench} -p intervene-data --bench tokenize --"
     only = set(a.only.split(","))
+    a.quick = set(p for p in a.quick.split(",") if p)
+    if a.quick - {"train", "leases", "analysis", "tokenize"}:
+        sys.exit(f"bench: --quick: unknown part(s) {sorted(a.quick)}; parts: train, leases, analysis, tokenize")
     unknown = only - {"train", "leases", "analysis", "tokenize"}
     if unknown:
         sys.exit(f"bench: --only: unknown part(s) {sorted(unknown)}; parts: train, leases, analysis, tokenize")
-    sizes = SIZES["quick" if a.quick else "full"]
     os.makedirs(a.work, exist_ok=True)
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.perf_counter()
@@ -385,7 +415,7 @@ def main():
     with open(os.path.join(a.work, "run.log"), "w") as log:
         for part, fn in [("tokenize", tokenize), ("analysis", analysis), ("leases", leases), ("train", training)]:
             if part in only:
-                results[part] = fn(a, sizes, log)
+                results[part] = fn(a, SIZES[mode(a, part)], log)
     load_end = open("/proc/loadavg").read().split()[:3]
     write_report(a, m, load_end, results, started, time.perf_counter() - t0)
     print(f"wrote {rel(os.path.join(ROOT, 'BENCHMARKS.md'))} (raw output: {rel(os.path.join(a.work, 'run.log'))})")

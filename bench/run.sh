@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # One command for every comparison of issue 7; rewrites BENCHMARKS.md.
 #
-#   bench/run.sh [--quick] [--profile release|dev] [--repeats N] [--threads N] [--only train,leases,analysis,tokenize]
+#   bench/run.sh [--quick[=PARTS]] [--profile release|dev] [--repeats N] [--threads N] [--only train,leases,analysis,tokenize]
 #
-#   --quick     small sizes (checks that everything works; minutes, not an hour)
+#   --quick     small sizes (checks that everything works; minutes, not an hour);
+#               --quick=train,leases: only those parts small, the others at full size
 #   --profile   cargo profile of the Rust side (default: bench, i.e. release settings)
 #   --repeats   runs per measurement, the median is reported (default 3; 1 with --quick)
 #   --threads   libtorch threads on both sides (default: all cores)
@@ -14,10 +15,12 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/env.sh
 
-quick=0 profile=bench repeats="" threads="$(nproc)" only="train,leases,analysis,tokenize"
+invocation="bench/run.sh $*"
+quick="" profile=bench repeats="" threads="$(nproc)" only="train,leases,analysis,tokenize"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) quick=1 ;;
+    --quick) quick="train,leases,analysis,tokenize" ;;
+    --quick=*) quick="${1#--quick=}" ;;
     --profile) profile="${2:?--profile needs a value}"; shift ;;
     --repeats) repeats="${2:?--repeats needs a value}"; shift ;;
     --threads) threads="${2:?--threads needs a value}"; shift ;;
@@ -26,7 +29,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-[ -n "$repeats" ] || { [ "$quick" = 1 ] && repeats=1 || repeats=3; }
+[ -n "$repeats" ] || { [ -n "$quick" ] && repeats=1 || repeats=3; }
 
 # Build once; take the executables' paths from cargo rather than guessing them.
 artifacts="$(mktemp)"
@@ -39,7 +42,9 @@ path, kind, name = sys.argv[1:]
 for line in open(path):
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m.get("executable") \
-            and m["target"]["name"] == name and kind in m["target"]["kind"]:
+            and m["target"]["name"] == name and kind in m["target"]["kind"] \
+            and (kind == "bench" or not m["profile"]["test"]):
+        # A bin is also built as a test harness; take the real one.
         print(m["executable"]); break
 else:
     sys.exit(f"bench/run.sh: cargo built no {kind} named {name}")
@@ -48,6 +53,6 @@ PY
 
 args=(--profile "$profile" --repeats "$repeats" --threads "$threads" --only "$only"
   --intervene "$(exe bin intervene)" --throughput "$(exe bench throughput)"
-  --leases "$(exe bench leases)" --tokenize "$(exe bench tokenize)" --work target/bench-work)
-[ "$quick" = 1 ] && args+=(--quick)
+  --leases "$(exe bench leases)" --tokenize "$(exe bench tokenize)" --work target/bench-work
+  --quick "$quick" --invocation "$invocation")
 python bench/run.py "${args[@]}"
