@@ -220,7 +220,7 @@ def main():
         "gru": lambda: Recurrent("gru", vocab, e, h, 2, True, 0.3),
         "lstm": lambda: Recurrent("lstm", vocab, e, h, 2, True, 0.3),
         "lstm-attention": lambda: Attention(vocab, e, h, 2, True, 0.3, h),
-        "transformer": lambda: Transformer(vocab, h, 4, 4 * h, 2, 2, 0.1),
+        "transformer": lambda: Transformer(vocab, h, 8, 2 * h, 3, 3, 0.1),  # transformer-python.toml
     }
     print(f"threads {torch.get_num_threads()}  small {a.small}  steps {a.steps}")
     rng = random.Random(0)

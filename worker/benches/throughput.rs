@@ -69,11 +69,12 @@ fn specs(small: bool, dim: Option<u32>) -> Vec<(&'static str, ModelSpec)> {
         (
             "transformer",
             ModelSpec::Transformer(TransformerSpec {
+                // The shape of experiments/transformer-python.toml (d_model 256, ff 512).
                 d_model: h,
-                heads: 4,
-                ff_dim: 4 * h,
-                encoder_layers: 2,
-                decoder_layers: 2,
+                heads: 8,
+                ff_dim: 2 * h,
+                encoder_layers: 3,
+                decoder_layers: 3,
                 dropout: 0.1,
             }),
         ),
