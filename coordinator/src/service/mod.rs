@@ -79,11 +79,7 @@ impl Coordinator for CoordinatorService {
 
     async fn heartbeat(&self, req: Request<pb::HeartbeatRequest>) -> Result<Response<pb::HeartbeatResponse>, Status> {
         let r = req.into_inner();
-        validate::worker_id(&r.worker_id)?;
-        validate::study_name("study", &r.study)?;
-        validate::version(r.study_version)?;
-        validate::job_id(&r.job_id)?;
-        validate::attempt(r.attempt)?;
+        validate::job_attempt(&r.worker_id, &r.study, r.study_version, &r.job_id, r.attempt)?;
         validate::progress(r.progress.as_ref())?;
         let resp = self
             .scheduler
@@ -94,11 +90,7 @@ impl Coordinator for CoordinatorService {
 
     async fn complete(&self, req: Request<pb::CompleteRequest>) -> Result<Response<pb::CompleteResponse>, Status> {
         let r = req.into_inner();
-        validate::worker_id(&r.worker_id)?;
-        validate::study_name("study", &r.study)?;
-        validate::version(r.study_version)?;
-        validate::job_id(&r.job_id)?;
-        validate::attempt(r.attempt)?;
+        validate::job_attempt(&r.worker_id, &r.study, r.study_version, &r.job_id, r.attempt)?;
         validate::result(r.result.as_ref())?;
         let result = r.result.unwrap_or_default();
         let resp = self
@@ -111,11 +103,7 @@ impl Coordinator for CoordinatorService {
 
     async fn fail(&self, req: Request<pb::FailRequest>) -> Result<Response<pb::FailResponse>, Status> {
         let r = req.into_inner();
-        validate::worker_id(&r.worker_id)?;
-        validate::study_name("study", &r.study)?;
-        validate::version(r.study_version)?;
-        validate::job_id(&r.job_id)?;
-        validate::attempt(r.attempt)?;
+        validate::job_attempt(&r.worker_id, &r.study, r.study_version, &r.job_id, r.attempt)?;
         validate::text("reason", &r.reason, false)?;
         let ending = match validate::failure_kind(r.kind)? {
             pb::FailureKind::Retryable => Ending::Retryable,

@@ -97,6 +97,16 @@ pub fn attempt(value: u32) -> Result<(), Status> {
     if value == 0 { Err(invalid("attempt", "0 is not an attempt (attempts start at 1)")) } else { Ok(()) }
 }
 
+/// The fields that name one attempt of one job, which Heartbeat, Complete
+/// and Fail all carry.
+pub fn job_attempt(worker: &str, study: &str, study_version: u32, job: &str, attempt_no: u32) -> Result<(), Status> {
+    worker_id(worker)?;
+    study_name("study", study)?;
+    version(study_version)?;
+    job_id(job)?;
+    attempt(attempt_no)
+}
+
 pub fn wait_ms(value: u32) -> Result<(), Status> {
     if value > MAX_WAIT_MS {
         Err(invalid("wait_ms", format!("{value} is above the maximum of {MAX_WAIT_MS}")))
