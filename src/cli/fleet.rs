@@ -161,7 +161,9 @@ pub fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
         let addr = listener.local_addr()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         println!("intervene coordinator listening on {scheme}://{addr} (state {})", args.state.display());
-        serve(listener, scheduler, datasets, ServeConfig { token, tls }, stop_signal()).await?;
+        serve(listener, scheduler.clone(), datasets, ServeConfig { token, tls }, stop_signal()).await?;
+        // Results are acknowledged before their table rows are written.
+        scheduler.flush_tables().await;
         eprintln!("coordinator stopped");
         Ok(ExitCode::SUCCESS)
     })

@@ -120,6 +120,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         let _ = server_stop_tx.send(());
         server.await.context("the coordinator task")??;
+        // Results are acknowledged before their table rows are written.
+        scheduler.flush_tables().await;
 
         let (submitted, last) = outcome?;
         let Some(last) = last else { return Ok(ExitCode::from(130)) };

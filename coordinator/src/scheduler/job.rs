@@ -3,7 +3,7 @@
 //! ```text
 //!            +------------------- expiry / retryable failure / release ---------+
 //!            v                     (failures < max_attempts; release is free)   |
-//!   Queued --lease--> Leased --heartbeat--> Running --complete--> Completing --commit--> Succeeded
+//!   Queued --lease--> Leased --heartbeat--> Running --complete--> Completing --commit, rows written--> Succeeded
 //!     |                 |                     |                     |
 //!     |                 +---------+-----------+                     +--commit failed--> (back where it was)
 //!     |                           |
@@ -40,12 +40,15 @@ pub enum JobState {
     Queued,
     Leased(Lease),
     Running(Lease),
-    /// A result was accepted and is being committed; further results for
-    /// the same attempt wait for the outcome, and the lease cannot expire.
+    /// A result was accepted and is being committed, then its table rows
+    /// written; the lease cannot expire. A resent result for the same
+    /// attempt waits for the commit, and is a duplicate once `recorded`.
     Completing {
         lease: Option<Lease>,
         attempt: u32,
         was_running: bool,
+        /// The ledger commit is durable; only the table rows are pending.
+        recorded: bool,
     },
     Succeeded {
         attempt: u32,
@@ -174,8 +177,24 @@ impl Job {
             JobState::Running(l) => (Some(l), true),
             _ => (None, false),
         };
-        self.state = JobState::Completing { lease, attempt, was_running };
+        self.state = JobState::Completing { lease, attempt, was_running, recorded: false };
         Ok(())
+    }
+
+    /// The attempt whose result is durably recorded, if any (the job may
+    /// still be waiting for its table rows).
+    pub fn recorded_attempt(&self) -> Option<u32> {
+        match self.state {
+            JobState::Succeeded { attempt } | JobState::Completing { attempt, recorded: true, .. } => Some(attempt),
+            _ => None,
+        }
+    }
+
+    /// The result of the Completing attempt is committed to the ledger.
+    pub fn result_recorded(&mut self) {
+        if let JobState::Completing { recorded, .. } = &mut self.state {
+            *recorded = true;
+        }
     }
 
     /// Completing -> Succeeded.

@@ -9,8 +9,10 @@
 //! on the lease path; with a plain mutex a lease is a queue pop and a channel
 //! send (microseconds), which is what lets one coordinator hand out
 //! thousands of leases a second. Nothing slow happens under the lock: no
-//! await, no I/O, no Parquet (results are committed and written after the
-//! lock is released, with the job parked in `Completing`).
+//! await, no I/O, no Parquet. A result is committed after the lock is
+//! released, with the job parked in `Completing`; the Complete call is
+//! answered once the commit is durable, and the job becomes `Succeeded` when
+//! the table writer (`results::batch`) has its rows on disk.
 //!
 //! - [`job`]: the per-job state machine and its transition diagram.
 //! - [`state`]: the in-memory state.
@@ -36,7 +38,7 @@ use prost::Message;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
-use crate::results::{JobRecord, write_job_tables};
+use crate::results::batch::{FinishedJob, TableWriter};
 use crate::store::{Write, Writer, now_ms};
 use job::{Ending, JobState, Refusal, end_attempt};
 use state::{JobRef, State, WorkerRt};
@@ -83,6 +85,7 @@ impl Default for Options {
 pub struct Scheduler {
     state: Mutex<State>,
     writer: Writer,
+    tables: TableWriter,
     /// Woken once per job put in the queue.
     queued: Notify,
     /// Bumped on every change a status watcher could see.
@@ -94,11 +97,12 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn new(state: State, writer: Writer, opts: Options, state_dir: &Path) -> Arc<Scheduler> {
+    pub fn new(state: State, writer: Writer, tables: TableWriter, opts: Options, state_dir: &Path) -> Arc<Scheduler> {
         let (changed, _) = watch::channel(0);
         let s = Arc::new(Scheduler {
             state: Mutex::new(state),
             writer,
+            tables,
             queued: Notify::new(),
             changed,
             opts,
@@ -122,6 +126,12 @@ impl Scheduler {
 
     pub fn writer(&self) -> &Writer {
         &self.writer
+    }
+
+    /// Wait until the table rows of every result recorded so far are on
+    /// disk (results are acknowledged before their rows are written).
+    pub async fn flush_tables(&self) {
+        self.tables.flush().await;
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -443,9 +453,9 @@ impl Scheduler {
 
     // ------------------------------------------------------------ results
 
-    /// Record the result of an attempt. Acknowledged only after the ledger
-    /// commit; the Parquet tables are written before the job counts as
-    /// succeeded, so a finished study has all its files.
+    /// Record the result of an attempt. Acknowledged once the ledger commit
+    /// is durable; the job counts as succeeded when its table rows are
+    /// written too, so a finished study has all its files.
     pub async fn complete(
         self: &Arc<Self>,
         worker_id: &str,
@@ -462,9 +472,7 @@ impl Scheduler {
             let _ = Self::seen(&mut st, worker_id);
             let r = Self::find_job(&st, study, version, job_id)?;
             let job = st.job_mut(r);
-            if let JobState::Succeeded { attempt: done } = job.state
-                && done == attempt
-            {
+            if job.recorded_attempt() == Some(attempt) {
                 return Ok(pb::CompleteResponse {
                     accepted: true,
                     duplicate: true,
@@ -492,7 +500,7 @@ impl Scheduler {
         let this = self.clone();
         let (study, job_id, worker_id) = (study.to_string(), job_id.to_string(), worker_id.to_string());
         tokio::spawn(async move {
-            this.finish_complete(r, &study, version, &job_id, attempt, &worker_id, &worker_name, started, result).await
+            this.finish_complete(r, study, version, job_id, attempt, worker_id, worker_name, started, result).await
         })
         .await
         .map_err(|e| SchedError::Internal(format!("recording the result: {e}")))?
@@ -500,24 +508,24 @@ impl Scheduler {
 
     #[allow(clippy::too_many_arguments)]
     async fn finish_complete(
-        &self,
+        self: Arc<Self>,
         r: JobRef,
-        study: &str,
+        study: String,
         version: u32,
-        job_id: &str,
+        job_id: String,
         attempt: u32,
-        worker_id: &str,
-        worker_name: &str,
+        worker_id: String,
+        worker_name: String,
         started: Option<Instant>,
         result: pb::JobResult,
     ) -> Result<pb::CompleteResponse> {
         let finished_at_ms = now_ms();
         let write = Write::Result {
-            study: study.to_string(),
+            study: study.clone(),
             version,
-            job_id: job_id.to_string(),
+            job_id: job_id.clone(),
             attempt,
-            worker_id: worker_id.to_string(),
+            worker_id,
             finished_at_ms,
             result: result.encode_to_vec(),
             has_attention: !result.attention.is_empty(),
@@ -531,44 +539,44 @@ impl Scheduler {
             return Err(SchedError::Unavailable(format!("the result could not be recorded: {e}")));
         }
         let (plan, arms) = {
-            let st = self.lock();
+            let mut st = self.lock();
+            st.job_mut(r).result_recorded();
             let s = &st.studies[r.0];
             (s.plan.clone(), s.arm_refs(r.1))
         };
-        let dir = self.state_dir.join(intervene_proto::tables::results_dir(study, version));
-        let (study_s, job_s, worker_s) = (study.to_string(), job_id.to_string(), worker_name.to_string());
-        let written = tokio::task::spawn_blocking(move || {
-            let rec = JobRecord {
-                study: &study_s,
-                study_version: version,
-                job_id: &job_s,
-                spec: &plan.jobs[r.1].spec,
-                arms: &arms,
-                attempt,
-                worker: &worker_s,
-                result: &result,
-                finished_at_ms,
-            };
-            write_job_tables(&dir, &rec)
-        })
-        .await;
-        match written {
-            Ok(Ok(())) => {}
-            // The ledger has the result; a restart writes the files again.
-            Ok(Err(e)) => tracing::error!(study, job_id, error = %e, "writing the result tables"),
-            Err(e) => tracing::error!(study, job_id, error = %e, "writing the result tables"),
-        }
-        {
-            let mut st = self.lock();
-            st.job_mut(r).finish_complete();
-            let s = &mut st.studies[r.0];
-            if let Some(t) = started {
-                s.done_seconds += t.elapsed().as_secs_f64();
-                s.done_count += 1;
-            }
-        }
-        tracing::info!(study, version, job_id, attempt, worker = worker_name, "result recorded");
-        self.bump();
+        let finished = FinishedJob {
+            dir: self.state_dir.join(intervene_proto::tables::results_dir(&study, version)),
+            study: study.clone(),
+            study_version: version,
+            plan,
+            job: r.1,
+            arms,
+            attempt,
+            worker: worker_name.clone(),
+            result,
+            finished_at_ms,
+        };
+        let this = self.clone();
+        self.tables.submit(
+            finished,
+            Box::new(move |written| {
+                if let Err(e) = written {
+                    // The ledger has the result; a restart writes the files.
+                    tracing::error!(%study, %job_id, error = %e, "writing the result tables");
+                }
+                {
+                    let mut st = this.lock();
+                    st.job_mut(r).finish_complete();
+                    let s = &mut st.studies[r.0];
+                    if let Some(t) = started {
+                        s.done_seconds += t.elapsed().as_secs_f64();
+                        s.done_count += 1;
+                    }
+                }
+                tracing::info!(%study, version, %job_id, attempt, worker = %worker_name, "result recorded");
+                this.bump();
+            }),
+        );
         Ok(pb::CompleteResponse { accepted: true, duplicate: false, message: "recorded".into() })
     }
 }

@@ -14,19 +14,21 @@
 //!   `recorded + 2`, and an attempt the ledger never saw can never be
 //!   confused with a new one.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
 use intervene_proto::pb;
-use intervene_proto::tables::{ATTENTION, CURVES, EXAMPLES, RUNS, results_dir};
+use intervene_proto::tables::{ATTENTION, results_dir};
 use prost::Message;
+use rusqlite::OptionalExtension;
 use tokio::time::Instant;
 
 use super::job::{JobState, Lease};
 use super::state::{State, StudyRt, WorkerRt};
 use crate::plan::Plan;
-use crate::results::{JobRecord, write_arms, write_job_tables};
+use crate::results::batch::{TableWriter, batch_stem};
+use crate::results::{JOB_TABLES, JobRecord, write_arms, write_tables};
 use crate::store::{Snapshot, StoreError, Write, now_ms};
 
 /// The state to resume from, and the ledger writes that record the burnt
@@ -71,10 +73,7 @@ pub fn rebuild(
             job.attempts_issued = lj.attempts_issued;
             job.failures = lj.failures;
             job.state = match (lj.state.as_str(), lj.in_flight.clone()) {
-                ("succeeded", _) => {
-                    let (attempt, ..) = lj.result.clone().unwrap_or_default();
-                    JobState::Succeeded { attempt }
-                }
+                ("succeeded", _) => JobState::Succeeded { attempt: lj.result.as_ref().map_or(0, |r| r.attempt) },
                 ("failed", _) => JobState::Failed { reason: lj.reason.clone().unwrap_or_default(), fatal: lj.fatal },
                 ("cancelled", _) => JobState::Cancelled,
                 ("leased" | "running", Some(a)) => {
@@ -117,10 +116,13 @@ pub fn rebuild(
     Ok((st, writes))
 }
 
-/// Rewrite the Parquet files of every recorded result whose files are
-/// missing (a crash between the ledger commit and the file writes), and
-/// every missing `arms.parquet`. Returns how many jobs were rewritten.
+/// Rewrite every result table file a crash left unwritten, and every
+/// missing `arms.parquet`. A result recorded in a table-writer batch has its
+/// batch's missing files rewritten whole under the same name; a result with
+/// no batch (a per-job file, or a crash before its batch was recorded) gets
+/// its missing per-job files. Returns how many jobs' rows were rewritten.
 pub fn regenerate_missing(state: &State, state_dir: &Path, ledger: &Path) -> Result<usize, StoreError> {
+    let sql = |source| StoreError::Sqlite { path: ledger.to_path_buf(), source };
     let mut conn = None;
     let mut rewritten = 0;
     for s in &state.studies {
@@ -130,56 +132,103 @@ pub fn regenerate_missing(state: &State, state_dir: &Path, ledger: &Path) -> Res
         {
             tracing::error!(study = %s.name, version = s.version, error = %e, "rewriting arms.parquet");
         }
+        if !s.jobs.iter().any(|j| matches!(j.state, JobState::Succeeded { .. })) {
+            continue;
+        }
+        if conn.is_none() {
+            conn = Some(crate::store::open_connection(ledger)?);
+        }
+        let Some(c) = conn.as_ref() else { continue };
+        // job id -> (batch, has attention)
+        let mut stmt = c
+            .prepare_cached("SELECT job_id, table_batch, has_attention FROM results WHERE study = ?1 AND version = ?2")
+            .map_err(sql)?;
+        let recorded: HashMap<String, (Option<i64>, bool)> = stmt
+            .query_map(rusqlite::params![s.name, s.version], |r| {
+                Ok((r.get::<_, String>(0)?, (r.get::<_, Option<i64>>(1)?, r.get::<_, i64>(2)? != 0)))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(sql)?;
+        // (file stem, job indices, missing tables)
+        let mut to_write: Vec<(String, Vec<usize>, Vec<&'static str>)> = Vec::new();
+        let mut batches: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
         for (i, job) in s.jobs.iter().enumerate() {
-            let JobState::Succeeded { attempt } = job.state else { continue };
-            let file = format!("{}.parquet", job.id);
-            let present = [RUNS, EXAMPLES, CURVES].iter().all(|t| dir.join(t).join(&file).exists());
-            let needs_attention = !dir.join(ATTENTION).join(&file).exists();
-            if present && !needs_attention {
+            if !matches!(job.state, JobState::Succeeded { .. }) {
                 continue;
             }
-            if conn.is_none() {
-                conn = Some(crate::store::open_connection(ledger)?);
+            match recorded.get(&job.id) {
+                Some((Some(seq), _)) => batches.entry(*seq).or_default().push(i),
+                Some((None, has_attention)) => {
+                    let missing = missing_tables(&dir, &job.id, *has_attention);
+                    if !missing.is_empty() {
+                        to_write.push((job.id.clone(), vec![i], missing));
+                    }
+                }
+                // `store::load` refuses a succeeded job without a result row.
+                None => {}
             }
-            let Some(c) = conn.as_ref() else { continue };
-            let row: Option<(String, i64, Vec<u8>, bool)> = c
-                .query_row(
-                    "SELECT worker_id, finished_at_ms, result, has_attention FROM results
-                     WHERE study = ?1 AND version = ?2 AND job_id = ?3",
-                    rusqlite::params![s.name, s.version, job.id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0)),
-                )
-                .map(Some)
-                .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })
-                .map_err(|source| StoreError::Sqlite { path: ledger.to_path_buf(), source })?;
-            let Some((worker_id, finished_at_ms, bytes, has_attention)) = row else { continue };
-            if present && !has_attention {
-                continue;
+        }
+        for (seq, jobs) in batches {
+            let has_attention = jobs.iter().any(|i| recorded.get(&s.jobs[*i].id).is_some_and(|r| r.1));
+            let stem = batch_stem(seq);
+            let missing = missing_tables(&dir, &stem, has_attention);
+            if !missing.is_empty() {
+                to_write.push((stem, jobs, missing));
             }
-            let result = pb::JobResult::decode(bytes.as_slice()).map_err(|e| StoreError::Corrupt {
-                path: ledger.to_path_buf(),
-                message: format!("the result of job {} does not decode: {e}", job.id),
-            })?;
-            let worker = state.workers.get(&worker_id).map_or(worker_id.clone(), |w| w.name.clone());
-            let arms = s.arm_refs(i);
-            let rec = JobRecord {
-                study: &s.name,
-                study_version: s.version,
-                job_id: &job.id,
-                spec: &s.plan.jobs[i].spec,
-                arms: &arms,
-                attempt,
-                worker: &worker,
-                result: &result,
-                finished_at_ms,
-            };
-            match write_job_tables(&dir, &rec) {
-                Ok(()) => rewritten += 1,
-                Err(e) => tracing::error!(study = %s.name, job = %job.id, error = %e, "rewriting result tables"),
+        }
+        for (stem, jobs, missing) in to_write {
+            let mut owned = Vec::with_capacity(jobs.len());
+            for &i in &jobs {
+                let JobState::Succeeded { attempt } = s.jobs[i].state else { continue };
+                let row: Option<(String, i64, Vec<u8>)> = c
+                    .query_row(
+                        "SELECT worker_id, finished_at_ms, result FROM results
+                         WHERE study = ?1 AND version = ?2 AND job_id = ?3",
+                        rusqlite::params![s.name, s.version, s.jobs[i].id],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()
+                    .map_err(sql)?;
+                let Some((worker_id, finished_at_ms, bytes)) = row else { continue };
+                let result = pb::JobResult::decode(bytes.as_slice()).map_err(|e| StoreError::Corrupt {
+                    path: ledger.to_path_buf(),
+                    message: format!("the result of job {} does not decode: {e}", s.jobs[i].id),
+                })?;
+                let worker = state.workers.get(&worker_id).map_or(worker_id, |w| w.name.clone());
+                owned.push((i, attempt, worker, finished_at_ms, result, s.arm_refs(i)));
+            }
+            let recs: Vec<JobRecord> = owned
+                .iter()
+                .map(|(i, attempt, worker, finished_at_ms, result, arms)| JobRecord {
+                    study: &s.name,
+                    study_version: s.version,
+                    job_id: &s.jobs[*i].id,
+                    spec: &s.plan.jobs[*i].spec,
+                    arms,
+                    attempt: *attempt,
+                    worker,
+                    result,
+                    finished_at_ms: *finished_at_ms,
+                })
+                .collect();
+            match write_tables(&dir, &stem, &recs, &missing) {
+                Ok(()) => rewritten += recs.len(),
+                Err(e) => tracing::error!(study = %s.name, file = %stem, error = %e, "rewriting result tables"),
             }
         }
     }
     Ok(rewritten)
+}
+
+/// The tables of `JOB_TABLES` with no `<stem>.parquet` under `dir`
+/// (attention only when there are attention rows to write).
+fn missing_tables(dir: &Path, stem: &str, has_attention: bool) -> Vec<&'static str> {
+    let file = format!("{stem}.parquet");
+    JOB_TABLES
+        .iter()
+        .filter(|&&t| (t != ATTENTION || has_attention) && !dir.join(t).join(&file).exists())
+        .copied()
+        .collect()
 }
 
 impl super::Scheduler {
@@ -189,14 +238,15 @@ impl super::Scheduler {
     pub async fn open(state_dir: &Path, opts: super::Options) -> Result<Arc<super::Scheduler>, StoreError> {
         let dir = state_dir.to_path_buf();
         let ttl = opts.lease_ttl;
-        let (state, writer, burns) = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
+        let (state, writer, burns, next_batch) = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
             let (snapshot, writer) = crate::store::open(&dir)?;
+            let next_batch = snapshot.max_table_batch + 1;
             let (state, burns) = rebuild(snapshot, ttl, writer.path())?;
             let rewritten = regenerate_missing(&state, &dir, writer.path())?;
             if rewritten > 0 {
                 tracing::warn!(jobs = rewritten, "rewrote result tables missing after a crash");
             }
-            Ok((state, writer, burns))
+            Ok((state, writer, burns, next_batch))
         })
         .await
         .map_err(|e| StoreError::WriterGone(format!("recovery task: {e}")))??;
@@ -206,6 +256,8 @@ impl super::Scheduler {
         if in_flight + queued > 0 {
             tracing::info!(in_flight, queued, "resumed from the ledger");
         }
-        Ok(super::Scheduler::new(state, writer, opts, state_dir))
+        let tables = TableWriter::start(writer.clone(), next_batch)
+            .map_err(|source| StoreError::Io { path: state_dir.to_path_buf(), source })?;
+        Ok(super::Scheduler::new(state, writer, tables, opts, state_dir))
     }
 }

@@ -201,7 +201,7 @@ impl Scheduler {
                 let mut found = Vec::new();
                 for (i, job) in rt.jobs.iter().enumerate() {
                     if let Some(&k) = s.index.get(&job.id)
-                        && let JobState::Succeeded { attempt } = s.jobs[k].state
+                        && let Some(attempt) = s.jobs[k].recorded_attempt()
                     {
                         found.push((i, attempt));
                     }
@@ -299,8 +299,7 @@ impl Scheduler {
                 version,
                 jobs_total: s.jobs.len() as u32,
                 jobs_queued: queued,
-                jobs_already_done: s.jobs.iter().filter(|j| matches!(j.state, JobState::Succeeded { .. })).count()
-                    as u32,
+                jobs_already_done: s.jobs.iter().filter(|j| j.recorded_attempt().is_some()).count() as u32,
                 dataset_hash: s.dataset_hash.clone(),
                 resumed: true,
             }

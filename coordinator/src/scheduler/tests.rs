@@ -73,7 +73,26 @@ async fn worker(s: &Scheduler, name: &str) -> String {
 }
 
 fn result(bleu: f64) -> pb::JobResult {
-    pb::JobResult { metrics: Some(pb::RunMetrics { bleu, ..Default::default() }), ..Default::default() }
+    let example = |id: &str| pb::ExampleRow { example_id: id.into(), sentence_bleu: bleu, ..Default::default() };
+    pb::JobResult {
+        metrics: Some(pb::RunMetrics { bleu, ..Default::default() }),
+        examples: vec![example("e1"), example("e2")],
+        ..Default::default()
+    }
+}
+
+/// The `job_id` of every row of every Parquet file in a table folder.
+fn table_jobs(dir: &Path) -> Vec<String> {
+    use polars::prelude::*;
+    let mut ids = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(path.extension().and_then(|e| e.to_str()), Some("parquet"), "stray file {}", path.display());
+        let df = ParquetReader::new(std::fs::File::open(&path).unwrap()).finish().unwrap();
+        ids.extend(df.column("job_id").unwrap().str().unwrap().iter().map(|v| v.unwrap_or_default().to_string()));
+    }
+    ids.sort();
+    ids
 }
 
 async fn lease(s: &Scheduler, w: &str) -> pb::JobAssignment {
@@ -146,11 +165,12 @@ async fn complete_is_idempotent_and_superseded_results_are_refused() {
     let ok = s.complete(&w2, "idem", 1, &a2.job_id, 2, result(2.0)).await.unwrap();
     assert!(ok.accepted && !ok.duplicate);
     let again = s.complete(&w2, "idem", 1, &a2.job_id, 2, result(2.0)).await.unwrap();
-    assert!(again.accepted && again.duplicate);
+    assert!(again.accepted && again.duplicate, "answered as a duplicate even before its rows are written");
+    s.flush_tables().await;
     let st = s.status("idem").unwrap();
     assert_eq!((st.jobs_succeeded, st.state.as_str()), (1, "succeeded"));
-    let runs = dir.path().join("results/idem/v1/runs").join(format!("{}.parquet", a2.job_id));
-    assert!(runs.exists(), "the result tables are written before the job counts as done");
+    let runs = table_jobs(&dir.path().join("results/idem/v1/runs"));
+    assert_eq!(runs, [a2.job_id.clone()], "one row, from the accepted attempt");
 }
 
 #[tokio::test(start_paused = true)]
@@ -249,6 +269,7 @@ async fn a_restart_keeps_results_adopts_leases_and_burns_attempt_numbers() {
         s.heartbeat(&w, "rs", 1, &running.job_id, 1, None).unwrap();
         // Let the writer commit what was sent without waiting.
         s.writer().commit(vec![]).await.unwrap();
+        s.flush_tables().await;
         (done, running, w)
     };
     // Give the old writer thread time to commit and exit.
@@ -258,8 +279,8 @@ async fn a_restart_keeps_results_adopts_leases_and_burns_attempt_numbers() {
     let s = open(dir.path()).await;
     let st = s.status("rs").unwrap();
     assert_eq!((st.jobs_succeeded, st.jobs_running, st.jobs_queued), (1, 1, 1));
-    let runs = dir.path().join("results/rs/v1/runs").join(format!("{}.parquet", done.job_id));
-    assert!(runs.exists(), "missing result tables are rewritten from the ledger");
+    let runs = table_jobs(&dir.path().join("results/rs/v1/runs"));
+    assert_eq!(runs, [done.job_id.clone()], "missing result tables are rewritten from the ledger");
     // The surviving worker carries on with its attempt.
     let hb = s.heartbeat(&w, "rs", 1, &running.job_id, 1, None).unwrap();
     assert!(!hb.cancel, "{}", hb.reason);
@@ -269,4 +290,61 @@ async fn a_restart_keeps_results_adopts_leases_and_burns_attempt_numbers() {
     assert!(s.complete(&w, "rs", 1, &running.job_id, 1, result(1.0)).await.unwrap().accepted);
     let dup = s.complete(&w, "rs", 1, &done.job_id, 1, result(7.0)).await.unwrap();
     assert!(dup.duplicate, "a result resent after the restart is acknowledged, not recorded twice");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_rewrites_what_a_crash_left_unwritten_and_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = {
+        let s = open(dir.path()).await;
+        s.submit(new_study(&study_toml("bt", &[1, 2, 3], 3, 16), "a"), false).await.unwrap();
+        let w = worker(&s, "w").await;
+        let mut done = Vec::new();
+        for bleu in [1.0, 2.0] {
+            let x = lease(&s, &w).await;
+            assert!(s.complete(&w, "bt", 1, &x.job_id, x.attempt, result(bleu)).await.unwrap().accepted);
+            // One batch per job: the writer has nothing else queued.
+            s.flush_tables().await;
+            done.push(x.job_id);
+        }
+        (done[0].clone(), done[1].clone())
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let results = dir.path().join("results/bt/v1");
+    let ledger = rusqlite::Connection::open(dir.path().join("ledger.sqlite")).unwrap();
+    let batch_of = |job: &str| -> Option<i64> {
+        ledger.query_row("SELECT table_batch FROM results WHERE job_id = ?1", [job], |r| r.get(0)).unwrap()
+    };
+    assert_eq!((batch_of(&a), batch_of(&b)), (Some(1), Some(2)));
+    // A crash while batch 1 was being written: its runs file is there, the
+    // others are not.
+    for t in ["examples", "curves"] {
+        std::fs::remove_file(results.join(t).join("batch-00000001.parquet")).unwrap();
+    }
+    // A crash before batch 2 was recorded: the ledger has b's result but no
+    // batch number, and no file has its rows.
+    ledger.execute("UPDATE results SET table_batch = NULL WHERE job_id = ?1", [&b]).unwrap();
+    for t in ["runs", "examples", "curves"] {
+        std::fs::remove_file(results.join(t).join("batch-00000002.parquet")).unwrap();
+    }
+    drop(ledger);
+
+    let s = open(dir.path()).await;
+    let mut both = vec![a.clone(), b.clone()];
+    both.sort();
+    assert_eq!(table_jobs(&results.join("runs")), both, "every job's run once");
+    let mut examples = vec![a.clone(), a.clone(), b.clone(), b.clone()];
+    examples.sort();
+    assert_eq!(table_jobs(&results.join("examples")), examples, "every job's examples once");
+    assert!(results.join("examples/batch-00000001.parquet").exists(), "a recorded batch keeps its name");
+    assert!(results.join(format!("runs/{b}.parquet")).exists(), "a result with no batch gets per-job files");
+
+    // Later batches are numbered past every recorded one.
+    let w = worker(&s, "w2").await;
+    let c = lease(&s, &w).await;
+    s.complete(&w, "bt", 1, &c.job_id, c.attempt, result(3.0)).await.unwrap();
+    s.flush_tables().await;
+    assert_eq!(s.status("bt").unwrap().jobs_succeeded, 3);
+    assert_eq!(table_jobs(&results.join("runs")).len(), 3);
+    assert!(results.join("runs/batch-00000002.parquet").exists());
 }

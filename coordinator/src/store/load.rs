@@ -14,6 +14,8 @@ pub struct Snapshot {
     pub studies: Vec<LoadedStudy>,
     /// worker id -> (name, capabilities protobuf)
     pub workers: HashMap<String, (String, Vec<u8>)>,
+    /// The highest table-writer batch number recorded (0 when none).
+    pub max_table_batch: i64,
 }
 
 #[derive(Debug)]
@@ -44,8 +46,21 @@ pub struct LoadedJob {
     /// The attempt in flight when the ledger was last written (state leased
     /// or running).
     pub in_flight: Option<LoadedAttempt>,
-    /// (attempt, worker) of the recorded result, for succeeded jobs.
-    pub result: Option<(u32, String, i64, bool)>,
+    /// The recorded result, for succeeded jobs.
+    pub result: Option<LoadedResult>,
+}
+
+/// What the ledger says of a recorded result (its bytes are read only when
+/// a table file has to be rewritten).
+#[derive(Debug, Clone, Default)]
+pub struct LoadedResult {
+    pub attempt: u32,
+    pub worker_id: String,
+    pub finished_at_ms: i64,
+    pub has_attention: bool,
+    /// The table writer's batch holding its rows; None for per-job files
+    /// or rows not written yet.
+    pub table_batch: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -102,18 +117,31 @@ pub fn load(conn: &Connection, path: &Path) -> Result<Snapshot> {
         .map_err(sql)?;
     let mut result_stmt = conn
         .prepare(
-            "SELECT job_id, attempt, worker_id, finished_at_ms, has_attention FROM results WHERE study = ?1 AND version = ?2",
+            "SELECT job_id, attempt, worker_id, finished_at_ms, has_attention, table_batch FROM results
+             WHERE study = ?1 AND version = ?2",
         )
         .map_err(sql)?;
     for study in &mut snapshot.studies {
-        let mut results: HashMap<String, (u32, String, i64, bool)> = HashMap::new();
+        let mut results: HashMap<String, LoadedResult> = HashMap::new();
         let rows = result_stmt
             .query_map(params![study.name, study.version], |r| {
-                Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, i64>(4)? != 0)))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    LoadedResult {
+                        attempt: r.get(1)?,
+                        worker_id: r.get(2)?,
+                        finished_at_ms: r.get(3)?,
+                        has_attention: r.get::<_, i64>(4)? != 0,
+                        table_batch: r.get(5)?,
+                    },
+                ))
             })
             .map_err(sql)?;
         for row in rows {
             let (id, v) = row.map_err(sql)?;
+            if let Some(b) = v.table_batch {
+                snapshot.max_table_batch = snapshot.max_table_batch.max(b);
+            }
             results.insert(id, v);
         }
         let rows = jobs_stmt

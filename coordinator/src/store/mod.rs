@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-pub use load::{LoadedAttempt, LoadedJob, LoadedStudy, Snapshot};
+pub use load::{LoadedAttempt, LoadedJob, LoadedResult, LoadedStudy, Snapshot};
 pub use writer::{Write, Writer};
 
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +42,8 @@ pub fn ledger_path(state_dir: &Path) -> PathBuf {
 }
 
 /// Bumped when the schema changes; an older ledger is refused, not guessed at.
-const SCHEMA_VERSION: i64 = 1;
+/// Version 2 added `results.table_batch`.
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS studies (
@@ -102,6 +103,10 @@ CREATE TABLE IF NOT EXISTS results (
     -- (study, version) the result was first recorded under, when it was
     -- carried over from an earlier version; NULL otherwise.
     reused_from     TEXT,
+    -- The table writer's batch holding this result's rows
+    -- (`<table>/batch-<n>.parquet`); NULL when the rows are in per-job files
+    -- (`<table>/<job_id>.parquet`) or not written yet.
+    table_batch     INTEGER,
     PRIMARY KEY (study, version, job_id)
 );
 CREATE TABLE IF NOT EXISTS workers (
@@ -138,6 +143,14 @@ pub fn init_schema(conn: &Connection, path: &Path) -> Result<()> {
         0 => {
             conn.execute_batch(SCHEMA).map_err(sql)?;
             conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).map_err(sql)?;
+            Ok(())
+        }
+        1 => {
+            // Version 1 wrote one file per job; those results keep a NULL batch.
+            conn.execute_batch(&format!(
+                "BEGIN; ALTER TABLE results ADD COLUMN table_batch INTEGER; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))
+            .map_err(sql)?;
             Ok(())
         }
         SCHEMA_VERSION => Ok(()),

@@ -105,6 +105,12 @@ pub enum Write {
         job_id: String,
         issued: u32,
     },
+    /// Batch `seq` of the table writer holds the rows of these results
+    /// (study, version, job id); recorded before its files are written.
+    TablesBatch {
+        seq: i64,
+        jobs: Vec<(String, u32, String)>,
+    },
     Worker {
         worker_id: String,
         name: String,
@@ -172,6 +178,26 @@ impl Writer {
             Some(rx) => rx.await.map_err(|_| gone())?.map_err(StoreError::WriterGone),
             None => Ok(()),
         }
+    }
+
+    /// [`Writer::commit`] for a thread outside the async runtime (it blocks
+    /// the calling thread until the commit).
+    pub fn commit_blocking(&self, writes: Vec<Write>) -> Result<()> {
+        if let Some(err) = self.failure() {
+            return Err(StoreError::WriterGone(err));
+        }
+        let gone = || StoreError::WriterGone("writer thread exited".into());
+        let (tx, rx) = oneshot::channel();
+        let n = writes.len();
+        let mut ack = Some(tx);
+        for (i, write) in writes.into_iter().enumerate() {
+            let ack = if i + 1 == n { ack.take() } else { None };
+            self.tx.send(Msg { write, ack }).map_err(|_| gone())?;
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        rx.blocking_recv().map_err(|_| gone())?.map_err(StoreError::WriterGone)
     }
 
     /// Why the writer stopped, if it did.
@@ -358,6 +384,14 @@ fn apply_one(tx: &Transaction, w: &Write) -> rusqlite::Result<()> {
                 "UPDATE jobs SET attempts_issued = MAX(attempts_issued, ?4) WHERE study = ?1 AND version = ?2 AND job_id = ?3",
             )?
             .execute(params![study, version, job_id, issued])?;
+        }
+        Write::TablesBatch { seq, jobs } => {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE results SET table_batch = ?4 WHERE study = ?1 AND version = ?2 AND job_id = ?3",
+            )?;
+            for (study, version, job_id) in jobs {
+                stmt.execute(params![study, version, job_id, seq])?;
+            }
         }
         Write::Worker { worker_id, name, capabilities, at_ms } => {
             tx.prepare_cached(

@@ -1,140 +1,11 @@
-//! Writing the result tables (layout and units in `intervene_proto::tables`):
-//! one Parquet file per finished job and table, each written atomically, so
-//! a crash never leaves a half-written file and readers can scan a study's
-//! folder while jobs are still finishing.
-
-use std::fs::{self, File};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+//! The rows each table gets from one finished job: one builder per table,
+//! columns in the order `intervene_proto::tables` documents.
 
 use intervene_proto::job::{DecodeSpec, JobSpec, ModelSpec};
 use intervene_proto::pb;
-use intervene_proto::tables::{ARMS, ATTENTION, CURVES, EXAMPLES, RUNS};
 use polars::prelude::*;
 
-use crate::plan::Plan;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ResultsError {
-    #[error("writing {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("building table {table}: {source}")]
-    Polars { table: &'static str, source: PolarsError },
-}
-
-pub type Result<T> = std::result::Result<T, ResultsError>;
-
-/// The arm a job's rows are labelled with (a job reached by several arms
-/// is written once per arm).
-#[derive(Debug, Clone)]
-pub struct ArmRef {
-    pub arm: String,
-    pub intervention: Option<String>,
-    pub kind: String,
-    pub compare_to: Option<String>,
-    pub bucket: Option<String>,
-}
-
-impl ArmRef {
-    /// The arms of `plan` that run job `job_id`.
-    pub fn of_job(plan: &Plan, job_id: &str) -> Vec<ArmRef> {
-        plan.arms
-            .iter()
-            .filter(|a| a.jobs.iter().any(|(_, id)| id == job_id))
-            .map(|a| ArmRef {
-                arm: a.name.clone(),
-                intervention: a.intervention.clone(),
-                kind: a.kind.clone(),
-                compare_to: a.compare_to.clone(),
-                bucket: a.bucket.clone(),
-            })
-            .collect()
-    }
-}
-
-/// Everything the tables record about one finished job.
-#[derive(Debug, Clone, Copy)]
-pub struct JobRecord<'a> {
-    pub study: &'a str,
-    pub study_version: u32,
-    pub job_id: &'a str,
-    pub spec: &'a JobSpec,
-    pub arms: &'a [ArmRef],
-    pub attempt: u32,
-    pub worker: &'a str,
-    pub result: &'a pb::JobResult,
-    pub finished_at_ms: i64,
-}
-
-/// Write the runs, examples, curves and attention rows of one job under
-/// `dir` (a study version's results folder).
-pub fn write_job_tables(dir: &Path, rec: &JobRecord) -> Result<()> {
-    let file = format!("{}.parquet", rec.job_id);
-    write_atomic(&dir.join(RUNS).join(&file), &mut runs_frame(rec).map_err(polars(RUNS))?)?;
-    write_atomic(&dir.join(EXAMPLES).join(&file), &mut examples_frame(rec).map_err(polars(EXAMPLES))?)?;
-    write_atomic(&dir.join(CURVES).join(&file), &mut curves_frame(rec).map_err(polars(CURVES))?)?;
-    if !rec.result.attention.is_empty() {
-        write_atomic(&dir.join(ATTENTION).join(&file), &mut attention_frame(rec).map_err(polars(ATTENTION))?)?;
-    }
-    Ok(())
-}
-
-/// Write `arms.parquet`: the plan, one row per arm.
-pub fn write_arms(dir: &Path, version: u32, plan: &Plan) -> Result<()> {
-    let n = plan.arms.len();
-    let s = |f: &dyn Fn(&crate::plan::Arm) -> Option<String>| plan.arms.iter().map(f).collect::<Vec<_>>();
-    let seeds: Vec<Series> = plan
-        .arms
-        .iter()
-        .map(|a| Series::new("".into(), a.jobs.iter().map(|(s, _)| *s as i64).collect::<Vec<_>>()))
-        .collect();
-    let ids: Vec<Series> = plan
-        .arms
-        .iter()
-        .map(|a| Series::new("".into(), a.jobs.iter().map(|(_, id)| id.clone()).collect::<Vec<_>>()))
-        .collect();
-    let mut df = DataFrame::new(
-        n,
-        vec![
-            Column::new("study".into(), vec![plan.study.clone(); n]),
-            Column::new("study_version".into(), vec![version as i64; n]),
-            Column::new("arm".into(), s(&|a| Some(a.name.clone()))),
-            Column::new("intervention".into(), s(&|a| a.intervention.clone())),
-            Column::new("kind".into(), s(&|a| Some(a.kind.clone()))),
-            Column::new("compare_to".into(), s(&|a| a.compare_to.clone())),
-            Column::new("bucket".into(), s(&|a| a.bucket.clone())),
-            Column::new("arch".into(), s(&|a| Some(a.arch.to_string()))),
-            Column::new("params".into(), plan.arms.iter().map(|a| a.params as i64).collect::<Vec<_>>()),
-            Column::new("changed".into(), s(&|a| Some(a.changed_text()))),
-            Column::new("seeds".into(), seeds),
-            Column::new("job_ids".into(), ids),
-        ],
-    )
-    .map_err(polars(ARMS))?;
-    write_atomic(&dir.join(format!("{ARMS}.parquet")), &mut df)
-}
-
-fn polars(table: &'static str) -> impl Fn(PolarsError) -> ResultsError {
-    move |source| ResultsError::Polars { table, source }
-}
-
-/// Temporary file, fsync, rename, fsync of the folder: the file is either
-/// absent or whole, also across a power cut.
-pub fn write_atomic(path: &Path, df: &mut DataFrame) -> Result<()> {
-    let io = |source| ResultsError::Io { path: path.to_path_buf(), source };
-    let parent = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(io)?;
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    {
-        let mut file = File::create(&tmp).map_err(io)?;
-        ParquetWriter::new(&mut file).finish(df).map_err(|e| io(std::io::Error::other(e)))?;
-        file.flush().map_err(io)?;
-        file.sync_all().map_err(io)?;
-    }
-    fs::rename(&tmp, path).map_err(io)?;
-    File::open(parent).and_then(|d| d.sync_all()).map_err(io)?;
-    Ok(())
-}
+use super::{ArmRef, JobRecord};
 
 /// One column per row-identity field, repeated for `rows` rows per arm.
 fn identity(rec: &JobRecord, rows: usize) -> Vec<Column> {
@@ -160,7 +31,7 @@ fn repeat<T: Clone>(values: Vec<T>, arms: usize) -> Vec<T> {
     out
 }
 
-fn runs_frame(rec: &JobRecord) -> PolarsResult<DataFrame> {
+pub(super) fn runs_frame(rec: &JobRecord) -> PolarsResult<DataFrame> {
     let n = rec.arms.len();
     let m = rec.result.metrics.clone().unwrap_or_default();
     let ran = rec.result.ran_on.clone().unwrap_or_default();
@@ -226,7 +97,7 @@ fn runs_frame(rec: &JobRecord) -> PolarsResult<DataFrame> {
     DataFrame::new(n, cols)
 }
 
-fn examples_frame(rec: &JobRecord) -> PolarsResult<DataFrame> {
+pub(super) fn examples_frame(rec: &JobRecord) -> PolarsResult<DataFrame> {
     let ex = &rec.result.examples;
     let arms = rec.arms.len();
     let col = |f: &dyn Fn(&pb::ExampleRow) -> String| repeat(ex.iter().map(f).collect::<Vec<_>>(), arms);
@@ -251,7 +122,7 @@ fn examples_frame(rec: &JobRecord) -> PolarsResult<DataFrame> {
     DataFrame::new(ex.len() * arms, cols)
 }
 
-fn curves_frame(rec: &JobRecord) -> PolarsResult<DataFrame> {
+pub(super) fn curves_frame(rec: &JobRecord) -> PolarsResult<DataFrame> {
     let c = &rec.result.curves;
     let arms = rec.arms.len();
     let f64s = |f: &dyn Fn(&pb::CurvePoint) -> f64| repeat(c.iter().map(f).collect::<Vec<_>>(), arms);
@@ -268,7 +139,7 @@ fn curves_frame(rec: &JobRecord) -> PolarsResult<DataFrame> {
     DataFrame::new(c.len() * arms, cols)
 }
 
-fn attention_frame(rec: &JobRecord) -> PolarsResult<DataFrame> {
+pub(super) fn attention_frame(rec: &JobRecord) -> PolarsResult<DataFrame> {
     let a = &rec.result.attention;
     let arms = rec.arms.len();
     let list = |f: &dyn Fn(&pb::AttentionMap) -> Series| repeat(a.iter().map(f).collect::<Vec<_>>(), arms);
@@ -384,97 +255,4 @@ fn factors(spec: &JobSpec) -> Vec<(&'static str, Factor)> {
         ("mutation_param", Str(level.map(|(p, _)| p.to_string()))),
         ("mutation_level", Float(level.map(|(_, v)| v))),
     ]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use intervene_proto::tables::{EXAMPLE_COLUMNS, FACTOR_COLUMNS, RUN_FACTS, RUN_ID_COLUMNS, RUN_OUTCOMES};
-
-    fn spec() -> JobSpec {
-        serde_json::from_str(include_str!("../tests/fixtures/job_spec.json")).unwrap()
-    }
-
-    fn result() -> pb::JobResult {
-        pb::JobResult {
-            metrics: Some(pb::RunMetrics {
-                bleu: 12.5,
-                exact_match: 50.0,
-                trainable_params: 1234,
-                ..Default::default()
-            }),
-            examples: vec![
-                pb::ExampleRow {
-                    example_id: "a".into(),
-                    exact_match: true,
-                    syntax_valid: Some(true),
-                    ..Default::default()
-                },
-                pb::ExampleRow { example_id: "b".into(), ..Default::default() },
-            ],
-            curves: vec![pb::CurvePoint { epoch: 1, train_loss: 2.0, ..Default::default() }],
-            attention: vec![pb::AttentionMap {
-                example_id: "a".into(),
-                source_tokens: vec!["x".into()],
-                target_tokens: vec!["y".into(), "z".into()],
-                weights: vec![1.0, 1.0],
-            }],
-            ..Default::default()
-        }
-    }
-
-    fn arm(name: &str) -> ArmRef {
-        ArmRef { arm: name.into(), intervention: None, kind: "control".into(), compare_to: None, bucket: None }
-    }
-
-    #[test]
-    fn writes_every_table_with_the_documented_columns() {
-        let dir = tempfile::tempdir().unwrap();
-        let (spec, result) = (spec(), result());
-        let arms = [arm("control"), arm("other")];
-        let rec = JobRecord {
-            study: "s",
-            study_version: 1,
-            job_id: "abc",
-            spec: &spec,
-            arms: &arms,
-            attempt: 1,
-            worker: "w",
-            result: &result,
-            finished_at_ms: 5,
-        };
-        write_job_tables(dir.path(), &rec).unwrap();
-        let read = |t: &str| {
-            let f = File::open(dir.path().join(t).join("abc.parquet")).unwrap();
-            ParquetReader::new(f).finish().unwrap()
-        };
-        let runs = read(RUNS);
-        let expected: Vec<&str> =
-            RUN_ID_COLUMNS.iter().chain(FACTOR_COLUMNS).chain(RUN_OUTCOMES).chain(RUN_FACTS).copied().collect();
-        let names: Vec<&str> = runs.get_column_names().iter().map(|s| s.as_str()).collect();
-        assert_eq!(names, expected);
-        assert_eq!(runs.height(), 2, "one row per arm");
-        let examples = read(EXAMPLES);
-        let names: Vec<&str> = examples.get_column_names().iter().map(|s| s.as_str()).collect();
-        assert_eq!(names, EXAMPLE_COLUMNS);
-        assert_eq!(examples.height(), 4);
-        assert_eq!(read(CURVES).height(), 2);
-        assert_eq!(read(ATTENTION).height(), 2);
-        // No temporary files are left behind.
-        let leftovers: Vec<_> = walk(dir.path()).into_iter().filter(|p| !p.ends_with(".parquet")).collect();
-        assert!(leftovers.is_empty(), "{leftovers:?}");
-    }
-
-    fn walk(dir: &Path) -> Vec<String> {
-        let mut out = Vec::new();
-        for e in fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p.display().to_string());
-            }
-        }
-        out
-    }
 }
