@@ -30,6 +30,9 @@ SIZES = {
         "lease_workers": "10,100,1000",
         "lease_jobs": 100_000,
         "lease_seconds": 30,
+        "lease_paced": (1000, 5000, 20),
+        "fleet_workers": 16,
+        "fleet_runs": [(10_000, 1.0), (160, 10.0)],
         "example_rows": 1_000_000,
         "pairs": 100_000,
     },
@@ -40,11 +43,15 @@ SIZES = {
         "lease_workers": "10,100,1000",
         "lease_jobs": 4_000,
         "lease_seconds": 5,
+        "lease_paced": (1000, 5000, 5),
+        "fleet_workers": 16,
+        "fleet_runs": [(320, 1.0), (32, 10.0)],
         "example_rows": 100_000,
         "pairs": 10_000,
     },
 }
 RECURRENT = ["rnn", "gru", "lstm", "lstm-attention"]
+PARTS = ["train", "leases", "fleet", "analysis", "tokenize"]
 
 
 def rel(path):
@@ -165,7 +172,149 @@ def leases(a, sizes, log):
     ]
     text, _ = run(cmd, log)
     rows = [dict(KV.findall(line)) for line in text.splitlines() if line.startswith("leases ")]
-    return rows, [show(cmd)]
+    workers, rate, seconds = sizes["lease_paced"]
+    paced = [a.leases, "--workers", str(workers), "--jobs", str(sizes["lease_jobs"]), "--seconds", str(seconds),
+             "--rate", str(rate)]  # fmt: skip
+    text, _ = run(paced, log)
+    rows += [dict(KV.findall(line)) for line in text.splitlines() if line.startswith("leases ")]
+    return rows, [show(cmd), show(paced)]
+
+
+# ---- fleet overhead ------------------------------------------------------------
+
+FLEET_TOKEN = "bench-fleet-token-0123456789abcdef"
+FLEET_STUDY = """version = 1
+[study]
+name = "fleet"
+seeds = {seeds}
+max_attempts = 3
+[data]
+source = {{ kind = "synthetic", task = "mixed", size = 300 }}
+train = 200
+valid = 50
+test = 50
+tokenizer = "python-lexer"
+vocab_size = 200
+max_source_len = 20
+max_target_len = 40
+[model]
+arch = "lstm"
+embedding_dim = 16
+hidden_dim = 32
+layers = 1
+dropout = 0.0
+bidirectional = false
+[train]
+batch_size = 8
+epochs = 1
+learning_rate = 1e-3
+[decode]
+strategy = "greedy"
+"""
+
+
+def fleet_run(a, log, workers, jobs, job_s):
+    """The real coordinator and `workers` real `intervene worker` processes whose
+    trainer sleeps `job_s` per job (--fake-train); returns the measured figures."""
+    import sqlite3
+    import csv
+    import io
+    import signal
+
+    work = os.path.join(a.work, f"fleet-{jobs}x{job_s:g}")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    state = os.path.join(work, "state")
+    study = os.path.join(work, "fleet.toml")
+    with open(study, "w") as f:
+        f.write(FLEET_STUDY.format(seeds=list(range(1, jobs + 1))))
+    env = dict(os.environ, INTERVENE_TOKEN=FLEET_TOKEN, INTERVENE_LOG="warn")
+    errs = open(os.path.join(work, "processes.log"), "w")
+    coord_cmd = [a.intervene, "coordinator", "--listen", "127.0.0.1:0", "--state", state]
+    coord = subprocess.Popen(coord_cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=errs, text=True)
+    url = next(w for w in coord.stdout.readline().split() if w.startswith("http://"))
+    submit = [a.intervene, "submit", study, "--coordinator", url]
+    p = subprocess.run(submit, cwd=ROOT, env=env, capture_output=True, text=True)
+    log.write(f"$ {show(submit)}\n{p.stdout}{p.stderr}\n")
+    if p.returncode != 0:
+        coord.kill()
+        sys.exit(f"bench: `{show(submit)}` exited with {p.returncode}:\n{p.stderr[-3000:]}")
+    worker_cmd = [a.intervene, "worker", "--coordinator", url, "--fake-train", f"{job_s:g}"]
+    print(f"$ {show(coord_cmd)} & {workers} x {show(worker_cmd)}", flush=True)
+    t0 = time.time()
+    procs = [
+        subprocess.Popen(worker_cmd + ["--name", f"w{i:02}", "--cache-dir", os.path.join(work, f"cache-{i}")],
+                         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=errs)  # fmt: skip
+        for i in range(workers)
+    ]
+    ledger = os.path.join(state, "ledger.sqlite")
+    deadline = t0 + 3 * jobs * job_s / workers + 120
+    try:
+        while True:
+            time.sleep(0.25)
+            with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as db:
+                done = db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'succeeded'").fetchone()[0]
+            if done == jobs:
+                break
+            dead = [q for q in procs + [coord] if q.poll() is not None]
+            if dead or time.time() > deadline:
+                sys.exit(f"bench: fleet run stopped at {done}/{jobs} jobs "
+                         f"({'a process exited' if dead else 'timed out'}; see {rel(errs.name)})")  # fmt: skip
+        t_end = time.time()
+    finally:
+        for q in procs:
+            q.send_signal(signal.SIGTERM)
+        for q in procs:
+            try:
+                q.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                q.kill()
+        coord.send_signal(signal.SIGTERM)
+        try:
+            coord.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            coord.kill()
+    with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as db:
+        attempts = db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
+        spans = db.execute(
+            "SELECT worker_id, job_id, leased_at_ms, ended_at_ms FROM attempts WHERE outcome = 'succeeded'"
+        ).fetchall()
+    query = [a.intervene, "query", "fleet", "--state", state,
+             "SELECT job_id, train_seconds FROM runs", "--format", "csv"]  # fmt: skip
+    out, _ = run(query, log)
+    train = {r["job_id"]: float(r["train_seconds"]) for r in csv.DictReader(io.StringIO(out))}
+    # Per worker: from its first lease to its last result, so process start
+    # and the wait for the slowest worker at the end do not count.
+    per_worker = {}
+    for worker, job, leased, ended in spans:
+        w = per_worker.setdefault(worker, [leased, ended, 0.0])
+        w[0], w[1] = min(w[0], leased), max(w[1], ended)
+        w[2] += train[job]
+    span_s = sum((e - l) / 1000 for l, e, _ in per_worker.values())
+    train_s = sum(t for _, _, t in per_worker.values())
+    wall = t_end - t0
+    ideal = jobs * job_s / workers
+    return {
+        "workers": workers,
+        "jobs": jobs,
+        "job_s": job_s,
+        "attempts": attempts,
+        "rows": len(train),
+        "wall": wall,
+        "ideal": ideal,
+        "overhead": wall / ideal - 1,
+        "outside": 1 - train_s / span_s,
+        "per_job_ms": (span_s - train_s) / jobs * 1000,
+    }, f"{show(coord_cmd)}; {show(submit)}; {workers} x {show(worker_cmd)} --name wNN --cache-dir DIR"
+
+
+def fleet(a, sizes, log):
+    rows, cmds = [], []
+    for jobs, job_s in sizes["fleet_runs"]:
+        r, cmd = fleet_run(a, log, sizes["fleet_workers"], jobs, job_s)
+        rows.append(r)
+        cmds.append(cmd)
+    return rows, cmds
 
 
 # ---- analysis ----------------------------------------------------------------
@@ -321,30 +470,78 @@ def write_report(a, m, load_end, results, started, elapsed):
         L.append(
             "The real `intervene coordinator` (SQLite ledger) with a study of "
             f"{rows[0]['jobs'] if rows else '?'} queued jobs; N simulated workers, one gRPC connection each, "
-            "loop Lease -> Complete (empty result). Leases/s counts completed Lease+Complete cycles. "
-            "Latencies as the client sees them. Clients run on the same machine as the coordinator.\n"
+            "loop Lease -> Complete (a small result: metrics and no examples). Leases/s counts completed "
+            "Lease+Complete cycles. Latencies as the client sees them. Clients run on the same machine as the "
+            "coordinator and take part of its cores.\n\n"
+            "*closed*: every worker starts its next cycle as soon as the last is answered, which measures the most "
+            "leases per second the coordinator sustains; in a closed loop every call waits behind the other "
+            "workers' calls (latency = workers / throughput), so its latencies grow with the fleet by "
+            "construction. *paced*: the fleet starts R cycles per second in all (each worker one every "
+            "workers/R seconds, staggered), the way real workers arrive between jobs: the latency at that load.\n"
         )
-        L.append("| workers | jobs queued | submit (s) | leases/s | Lease p50 (ms) | Lease p99 (ms) "
+        L.append("| mode | workers | jobs queued | leases/s | Lease p50 (ms) | Lease p99 (ms) "
                  "| Complete p50 (ms) | Complete p99 (ms) | coordinator CPU (cores) | RSS (MiB) | peak RSS (MiB) "
                  "| errors |")  # fmt: skip
         L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
+            shape = f"paced {float(r['rate']):.0f}/s" if r.get("mode") == "paced" else "closed"
             L.append(
-                f"| {r['workers']} | {r['jobs']} | {r['submit_s']} | {float(r['leases_per_s']):.0f} | "
+                f"| {shape} | {r['workers']} | {r['jobs']} | {float(r['leases_per_s']):.0f} | "
                 f"{r['lease_p50_ms']} | {r['lease_p99_ms']} | {r['complete_p50_ms']} | {r['complete_p99_ms']} | "
                 f"{r['coord_cpu_cores']} | {r['coord_rss_mib']} | {r['coord_peak_rss_mib']} | {r['errors']} |"
             )
-        big = [r for r in rows if r["workers"] == "1000"]
-        if big:
-            r = big[0]
-            ok = float(r["leases_per_s"]) >= 5000 and float(r["lease_p99_ms"]) < 10
-            L.append(f"\nTarget (>= 5,000 leases/s, p99 < 10 ms at 1,000 workers): {verdict(ok)}.\n")
-        L.append("Command:\n")
+        closed = [float(r["leases_per_s"]) for r in rows if r.get("mode") != "paced"]
+        paced = [r for r in rows if r.get("mode") == "paced" and r["workers"] == "1000"]
+        if closed and paced:
+            r = paced[0]
+            ok = (float(r["leases_per_s"]) >= 0.98 * float(r["rate"]) and float(r["rate"]) >= 5000
+                  and float(r["lease_p99_ms"]) < 10)  # fmt: skip
+            L.append(
+                f"\nTarget (>= 5,000 leases/s, p99 < 10 ms at 1,000 workers): {verdict(ok)} "
+                f"(most in a closed loop: {max(closed):.0f}/s; paced at {float(r['rate']):.0f}/s with 1,000 "
+                f"workers: {float(r['leases_per_s']):.0f}/s achieved, Lease p99 {r['lease_p99_ms']} ms).\n"
+            )
+        L.append("Commands:\n")
         L += [f"    {c}" for c in cmds]
+        L.append("")
+    if "fleet" in results:
+        rows, cmds = results["fleet"]
+        L.append(f"## Fleet overhead (sizes {mode(a, 'fleet')})\n")
         L.append(
-            "\nNot measured yet: fleet overhead with 10-second jobs, and the Ray Tune shape "
-            "(10,000 one-second trials on 16 CPUs).\n"
+            "The real `intervene coordinator` and real `intervene worker` processes on this machine, each worker "
+            "training by sleeping a fixed time per job (`--fake-train`, a hidden testing flag), so every second "
+            "beyond the sleeps is the fleet's own: leases, data set fetch and check, heartbeats, result upload, "
+            "the ledger and the tables. *Wall*: from starting the workers (process start, libtorch load, "
+            "registration included) to the last job recorded; *ideal*: jobs x seconds per job / workers. "
+            "*Outside training*: the share of each worker's time, from its first lease to its last result (the "
+            "ledger's attempts), not spent in the trainer (train_seconds of the runs table); *per job*: that "
+            "time divided by the jobs.\n"
         )
+        L.append("| workers | jobs | s per job | wall (s) | ideal (s) | overhead (wall / ideal - 1) "
+                 "| outside training | per job (ms) | attempts |")  # fmt: skip
+        L.append("|---|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            L.append(
+                f"| {r['workers']} | {r['jobs']} | {r['job_s']:g} | {r['wall']:.1f} | {r['ideal']:.1f} | "
+                f"{100 * r['overhead']:.1f}% | {100 * r['outside']:.2f}% | {r['per_job_ms']:.0f} | {r['attempts']} |"
+            )
+        ten = [r for r in rows if r["job_s"] >= 10]
+        if ten:
+            L.append(f"\nTarget (fleet overhead under 1% for 10-second jobs, as the share of a worker's time "
+                     f"outside training): {verdict(ten[0]['outside'] < 0.01)}.\n")  # fmt: skip
+        ray = [r for r in rows if r["job_s"] == 1.0]
+        if ray:
+            r = ray[0]
+            L.append(
+                f"Beside Ray Tune's published figure for 10,000 one-second trials on 16 CPUs (about 14% overhead): "
+                f"ours {100 * r['overhead']:.1f}% for {r['jobs']:,} one-second jobs on {r['workers']} workers"
+                + (f" (fewer jobs than Ray's 10,000: quick sizes)" if r["jobs"] < 10_000 else "")
+                + f", on a {os.cpu_count()}-core machine rather than 16 CPUs (the sleeping workers need little "
+                "CPU; the coordinator and 16 worker processes share the cores).\n"
+            )
+        L.append("Commands:\n")
+        L += [f"    {c}" for c in cmds]
+        L.append("")
     if "analysis" in results:
         r, cmds = results["analysis"]
         L.append(f"## Analysis (sizes {mode(a, 'analysis')})\n")
@@ -388,7 +585,7 @@ def main():
     ap.add_argument("--profile", required=True)
     ap.add_argument("--repeats", type=int, required=True)
     ap.add_argument("--threads", type=int, required=True)
-    ap.add_argument("--only", default="train,leases,analysis,tokenize")
+    ap.add_argument("--only", default=",".join(PARTS))
     ap.add_argument("--intervene", required=True)
     ap.add_argument("--throughput", required=True)
     ap.add_argument("--leases", required=True)
@@ -402,18 +599,19 @@ def main():
     CARGO_NAMES[a.tokenize] = f"{bench} -p intervene-data --bench tokenize --"
     only = set(a.only.split(","))
     a.quick = set(p for p in a.quick.split(",") if p)
-    if a.quick - {"train", "leases", "analysis", "tokenize"}:
-        sys.exit(f"bench: --quick: unknown part(s) {sorted(a.quick)}; parts: train, leases, analysis, tokenize")
-    unknown = only - {"train", "leases", "analysis", "tokenize"}
+    if a.quick - set(PARTS):
+        sys.exit(f"bench: --quick: unknown part(s) {sorted(a.quick - set(PARTS))}; parts: {', '.join(PARTS)}")
+    unknown = only - set(PARTS)
     if unknown:
-        sys.exit(f"bench: --only: unknown part(s) {sorted(unknown)}; parts: train, leases, analysis, tokenize")
+        sys.exit(f"bench: --only: unknown part(s) {sorted(unknown)}; parts: {', '.join(PARTS)}")
     os.makedirs(a.work, exist_ok=True)
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.perf_counter()
     m = machine()
     results = {}
     with open(os.path.join(a.work, "run.log"), "w") as log:
-        for part, fn in [("tokenize", tokenize), ("analysis", analysis), ("leases", leases), ("train", training)]:
+        for part, fn in [("tokenize", tokenize), ("analysis", analysis), ("leases", leases), ("fleet", fleet),
+                         ("train", training)]:  # fmt: skip
             if part in only:
                 results[part] = fn(a, SIZES[mode(a, part)], log)
     load_end = open("/proc/loadavg").read().split()[:3]

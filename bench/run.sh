@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command for every comparison of issue 7; rewrites BENCHMARKS.md.
 #
-#   bench/run.sh [--quick[=PARTS]] [--profile release|dev] [--repeats N] [--threads N] [--only train,leases,analysis,tokenize]
+#   bench/run.sh [--quick[=PARTS]] [--profile release|dev] [--repeats N] [--threads N] [--only train,leases,fleet,analysis,tokenize]
 #
 #   --quick     small sizes (checks that everything works; minutes, not an hour);
 #               --quick=train,leases: only those parts small, the others at full size
@@ -16,10 +16,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/env.sh
 
 invocation="bench/run.sh $*"
-quick="" profile=bench repeats="" threads="$(nproc)" only="train,leases,analysis,tokenize"
+quick="" profile=bench repeats="" threads="$(nproc)" only="train,leases,fleet,analysis,tokenize"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) quick="train,leases,analysis,tokenize" ;;
+    --quick) quick="train,leases,fleet,analysis,tokenize" ;;
     --quick=*) quick="${1#--quick=}" ;;
     --profile) profile="${2:?--profile needs a value}"; shift ;;
     --repeats) repeats="${2:?--repeats needs a value}"; shift ;;

@@ -12,6 +12,15 @@
 //! (cores busy, from /proc) and resident memory. Clients and coordinator share
 //! the machine, so on a small machine the clients' own CPU lowers the numbers.
 //! Prints one `leases key=value ...` line per fleet size.
+//!
+//! Two shapes, because a closed loop cannot show both numbers of issue 7's
+//! target at once: with N workers each looping as fast as it is answered,
+//! every call waits behind the other N-1 workers' calls (Little's law:
+//! latency = N / throughput), so the closed loop (the default) measures the
+//! most leases per second the coordinator sustains, and `--rate R` paces the
+//! fleet to R Lease -> Complete cycles per second in all (each worker
+//! starts a cycle every N/R seconds, staggered), the way real workers
+//! arrive, to measure the latency at that load.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -32,10 +41,12 @@ struct Args {
     workers: Vec<usize>,
     jobs: usize,
     seconds: f64,
+    /// Cycles per second for the whole fleet; None: as fast as answered.
+    rate: Option<f64>,
 }
 
 fn args() -> Result<Args, String> {
-    let mut a = Args { workers: vec![10, 100, 1000], jobs: 100_000, seconds: 30.0 };
+    let mut a = Args { workers: vec![10, 100, 1000], jobs: 100_000, seconds: 30.0, rate: None };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
         let mut value = |flag: &str| it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -58,8 +69,18 @@ fn args() -> Result<Args, String> {
                 let v = value("--seconds")?;
                 a.seconds = v.parse().map_err(|_| format!("--seconds: `{v}` is not a number"))?;
             }
+            "--rate" => {
+                let v = value("--rate")?;
+                let r: f64 = v.parse().map_err(|_| format!("--rate: `{v}` is not a number"))?;
+                if !(r.is_finite() && r > 0.0) {
+                    return Err(format!("--rate: {v}: expected cycles per second above 0"));
+                }
+                a.rate = Some(r);
+            }
             "--bench" => {}
-            other => return Err(format!("unknown argument `{other}` (--workers LIST, --jobs N, --seconds S)")),
+            other => {
+                return Err(format!("unknown argument `{other}` (--workers LIST, --jobs N, --seconds S, --rate R)"));
+            }
         }
     }
     Ok(a)
@@ -178,7 +199,21 @@ struct Timings {
     errors: u64,
 }
 
-async fn simulated_worker(url: String, name: String, stop: Arc<AtomicBool>, end: Instant) -> Timings {
+/// When a paced worker starts its cycles: the first at `start`, then one
+/// every `period`.
+#[derive(Clone, Copy)]
+struct Pace {
+    start: tokio::time::Instant,
+    period: Duration,
+}
+
+async fn simulated_worker(
+    url: String,
+    name: String,
+    stop: Arc<AtomicBool>,
+    end: Instant,
+    pace: Option<Pace>,
+) -> Timings {
     let mut t = Timings::default();
     let channel = match Endpoint::from_shared(url).expect("url").tcp_nodelay(true).connect().await {
         Ok(c) => c,
@@ -198,7 +233,16 @@ async fn simulated_worker(url: String, name: String, stop: Arc<AtomicBool>, end:
             return t;
         }
     };
+    let mut cycle = 0u32;
     while !stop.load(Ordering::Relaxed) && Instant::now() < end {
+        if let Some(p) = pace {
+            // Behind schedule: start at once (the lateness is the coordinator's).
+            tokio::time::sleep_until(p.start + p.period * cycle).await;
+            cycle += 1;
+            if stop.load(Ordering::Relaxed) || Instant::now() >= end {
+                break;
+            }
+        }
         let t0 = Instant::now();
         let leased = client.lease(request(pb::LeaseRequest { worker_id: worker_id.clone(), wait_ms: 200 })).await;
         let job = match leased {
@@ -272,11 +316,19 @@ fn run(workers: usize, a: &Args) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let (cpu0, _, _) = proc_usage(pid);
     let t0 = Instant::now();
-    let end = t0 + Duration::from_secs_f64(a.seconds);
+    let end = t0 + Duration::from_secs_f64(a.seconds + if a.rate.is_some() { 1.0 } else { 0.0 });
     let stop = Arc::new(AtomicBool::new(false));
     let results: Vec<Timings> = rt.block_on(async {
+        // Paced workers start after a second, once every worker has connected.
+        let first = tokio::time::Instant::now() + Duration::from_secs(1);
         let tasks: Vec<_> = (0..workers)
-            .map(|i| tokio::spawn(simulated_worker(coordinator.url.clone(), format!("sim-{i}"), stop.clone(), end)))
+            .map(|i| {
+                let pace = a.rate.map(|rate| Pace {
+                    start: first + Duration::from_secs_f64(i as f64 / rate),
+                    period: Duration::from_secs_f64(workers as f64 / rate),
+                });
+                tokio::spawn(simulated_worker(coordinator.url.clone(), format!("sim-{i}"), stop.clone(), end, pace))
+            })
             .collect();
         let mut out = Vec::new();
         for t in tasks {
@@ -294,8 +346,11 @@ fn run(workers: usize, a: &Args) {
     let errors: u64 = results.iter().map(|t| t.errors).sum();
     lease.sort_unstable();
     complete.sort_unstable();
+    // Paced runs count from the first scheduled cycle.
+    let wall = if a.rate.is_some() { (wall - 1.0).max(1e-9) } else { wall };
+    let mode = a.rate.map_or("closed".to_string(), |r| format!("paced rate={r}"));
     println!(
-        "leases workers={workers} jobs={} submit_s={submit_s:.2} leased={} completed={} errors={errors} seconds={wall:.2} \
+        "leases mode={mode} workers={workers} jobs={} submit_s={submit_s:.2} leased={} completed={} errors={errors} seconds={wall:.2} \
          leases_per_s={:.1} lease_p50_ms={:.3} lease_p99_ms={:.3} complete_p50_ms={:.3} complete_p99_ms={:.3} \
          coord_cpu_cores={:.2} coord_rss_idle_mib={rss_idle:.1} coord_rss_mib={rss:.1} coord_peak_rss_mib={hwm:.1}",
         a.jobs,
