@@ -4,12 +4,14 @@
 //! A study's results live under `<state>/results/<study>/v<version>/`:
 //!
 //! - `arms.parquet`: the plan, one row per arm, written at submission.
-//! - `runs/<job_id>.parquet`, `examples/<job_id>.parquet`,
-//!   `curves/<job_id>.parquet`, `attention/<job_id>.parquet`: one file per
-//!   finished job, each written atomically (temporary file, fsync, rename).
+//! - `runs/`, `examples/`, `curves/`, `attention/`: folders of Parquet
+//!   files, read as one table each. The coordinator writes the jobs that
+//!   finished since its last write together, `<table>/batch-<n>.parquet`;
+//!   `intervene train` and results carried over to a new study version write
+//!   `<table>/<job_id>.parquet`. Every file is written atomically (temporary
+//!   file, fsync, rename) and a job's rows are in exactly one file per table.
 //!   A job that belongs to several arms (the same resolved cell reached twice)
-//!   has one row per arm in each file; `job_id` tells the rows apart from
-//!   independent runs.
+//!   has one row per arm; `job_id` tells the rows apart from independent runs.
 //!
 //! Units: every outcome is in percentage points, 0 to 100 (BLEU as sacrebleu
 //! prints it; token accuracy, exact match and syntax validity as percentages).
