@@ -92,6 +92,9 @@ fn corpus(n: usize, vocab: i64, rng: &mut ChaCha8Rng) -> Corpus {
     c
 }
 
+/// Beam size of the beam-search measurement (as in bench/reference).
+const BEAM: u32 = 5;
+
 fn main() {
     let a = args();
     if let Some(t) = a.threads {
@@ -140,13 +143,31 @@ fn main() {
         let b = make_batch(&data, &idx, Device::Cpu);
         // Best of three: the first call also pays for lazy initialisation.
         let mut best = f64::INFINITY;
+        let mut steps = 0;
         for _ in 0..3 {
             let t0 = Instant::now();
             let out = decode::decode(&model, &b.src, &b.lengths, &DecodeSpec::Greedy { max_len: 80 }, &mut rng);
             assert_eq!(out.len(), batch);
             best = best.min(t0.elapsed().as_secs_f64());
+            // Decoder steps run: the longest output (EOS included) bounds them.
+            steps = out.iter().map(|o| o.len() + 1).max().unwrap_or(0).min(80);
         }
-        line += &format!("  greedy: {:7.1} seq/s", batch as f64 / best);
+        line += &format!("  greedy: {:7.1} seq/s ({steps} steps)", batch as f64 / best);
+        // Beam search for the recurrent models only: the PyTorch reference's
+        // transformer has no decoder cache, so its beam would measure that.
+        if name != "transformer" {
+            let spec = DecodeSpec::Beam { beam_size: BEAM, length_penalty: 1.0, max_len: 80 };
+            let mut best = f64::INFINITY;
+            let mut steps = 0;
+            for _ in 0..3 {
+                let t0 = Instant::now();
+                let out = decode::decode(&model, &b.src, &b.lengths, &spec, &mut rng);
+                assert_eq!(out.len(), batch);
+                best = best.min(t0.elapsed().as_secs_f64());
+                steps = out.iter().map(|o| o.len() + 1).max().unwrap_or(0).min(80);
+            }
+            line += &format!("  beam{BEAM}: {:7.1} seq/s ({steps} steps)", batch as f64 / best);
+        }
         println!("{line}");
     }
 }
