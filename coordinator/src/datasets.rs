@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use intervene_proto::job::SourceSpec;
+use intervene_proto::job::{DataSpec, SourceSpec};
 use tokio::sync::Semaphore;
 
 use crate::plan::Plan;
@@ -69,11 +69,18 @@ impl Datasets {
 
     /// Load the plan's data source (relative paths against `base_dir`) and
     /// store its canonical file under its content hash.
+    /// Refuses a study whose splits the data set cannot fill.
     pub async fn materialise(&self, plan: &Plan, base_dir: &Path) -> Result<Materialised> {
         let source = single_source(plan)?;
+        let mut splits: Vec<DataSpec> = Vec::new();
+        for j in &plan.jobs {
+            if !splits.contains(&j.spec.data) {
+                splits.push(j.spec.data.clone());
+            }
+        }
         let _permit = self.loads.acquire().await.map_err(|e| DatasetError::Task(e.to_string()))?;
         let (dir, cache, base_dir) = (self.dir.clone(), self.cache.clone(), base_dir.to_path_buf());
-        tokio::task::spawn_blocking(move || materialise_blocking(&source, &base_dir, &cache, &dir))
+        tokio::task::spawn_blocking(move || materialise_blocking(&source, &splits, &base_dir, &cache, &dir))
             .await
             .map_err(|e| DatasetError::Task(e.to_string()))?
     }
@@ -92,7 +99,13 @@ fn single_source(plan: &Plan) -> Result<SourceSpec> {
     Ok(first)
 }
 
-fn materialise_blocking(source: &SourceSpec, base_dir: &Path, cache: &Path, dir: &Path) -> Result<Materialised> {
+fn materialise_blocking(
+    source: &SourceSpec,
+    splits: &[DataSpec],
+    base_dir: &Path,
+    cache: &Path,
+    dir: &Path,
+) -> Result<Materialised> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| DatasetError::Io { path, source }
@@ -102,6 +115,14 @@ fn materialise_blocking(source: &SourceSpec, base_dir: &Path, cache: &Path, dir:
     let pairs = intervene_data::load_source(source, base_dir, cache)?;
     if pairs.is_empty() {
         return Err(DatasetError::Empty);
+    }
+    // A split larger than the data set fails the same way on every worker
+    // and every retry: refuse the study now. Every pair counts as eligible
+    // here (an upper bound: `overlong = "drop"` may leave fewer), so a split
+    // refused here can never be filled.
+    let all = vec![true; pairs.len()];
+    for data in splits {
+        intervene_data::split::split(&pairs, &all, 0, data)?;
     }
     let incoming = dir.join(format!(".incoming-{}-{:08x}.parquet", std::process::id(), rand::random::<u32>()));
     let info = intervene_data::write_dataset(&pairs, &incoming)?;
@@ -148,6 +169,21 @@ mod tests {
             .filter(|n| n.starts_with('.'))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[tokio::test]
+    async fn a_split_larger_than_the_data_set_is_refused_at_submission() {
+        // A file source: its size is known only once it is read.
+        let state = tempfile::tempdir().unwrap();
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/tests/fixtures/codesearchnet");
+        let toml = SYNTHETIC.replace(
+            r#"{ kind = "synthetic", task = "mixed", size = 300 }"#,
+            r#"{ kind = "codesearchnet", path = "python_small.jsonl" }"#,
+        );
+        let study = crate::spec::parse(&toml, "s.toml", &data).unwrap();
+        let plan = crate::plan::plan(&study).unwrap();
+        let e = Datasets::new(state.path()).materialise(&plan, &data).await.unwrap_err().to_string();
+        assert!(e.contains("train 200 + valid 50 + test 50 = 300 pairs, but the data set has"), "{e}");
     }
 
     const SYNTHETIC: &str = r#"
