@@ -44,3 +44,30 @@ fn run_executes_a_study_locally_and_resumes_without_rerunning() {
     assert!(stdout.contains("succeeded (6 of 6"), "{stdout}");
     assert_eq!(Ledger::open(&state).unwrap().count("SELECT COUNT(*) FROM attempts"), 6, "nothing ran again");
 }
+
+#[test]
+fn run_leaves_another_unfinished_study_in_the_state_folder_alone_and_says_so() {
+    let deadline = Deadline::after(300);
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    // Study `other` submitted to a coordinator on the same state folder, no
+    // worker ever ran it.
+    let other = study(tmp.path(), "other", 2, 32);
+    {
+        let (mut coordinator, url) = coordinator(&state, "127.0.0.1:0", &[], deadline);
+        let out = run_cli(intervene(&["submit", other.to_str().unwrap(), "--coordinator", &url]), 120);
+        assert!(out.status.success(), "{}", text(&out).1);
+        coordinator.terminate(30);
+    }
+    let file = study(tmp.path(), "mine", 2, 32);
+    let mut cmd = intervene(&["run", file.to_str().unwrap(), "--state", state.to_str().unwrap(), "--fake-train", "0"]);
+    cmd.env_remove("INTERVENE_TOKEN");
+    let out = run_cli(cmd, 180);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("study mine v1: succeeded (4 of 4"), "{stdout}");
+    assert!(stderr.contains("also holds study `other` v1 with 4 unfinished jobs"), "{stderr}");
+    let l = Ledger::open(&state).unwrap();
+    assert_eq!(l.count("SELECT COUNT(*) FROM attempts WHERE study = 'other'"), 0, "the other study did not run");
+    assert_eq!(l.count("SELECT COUNT(*) FROM jobs WHERE study = 'other' AND state = 'queued'"), 4);
+}

@@ -51,7 +51,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.workers == 0 {
         anyhow::bail!("--workers 0: at least one worker is needed");
     }
-    super::plan::load_and_plan(&args.file)?;
+    let (_, plan) = super::plan::load_and_plan(&args.file)?;
     let request = submission(&args.file, args.new_version)?;
     let device = devices(&args.device, None)?;
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -64,9 +64,23 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let check = TokenCheck::new(&token).map_err(|e| anyhow::anyhow!(e))?;
 
     runtime()?.block_on(async move {
-        let scheduler = Scheduler::open(&args.state, opts)
+        // Only this study's jobs: another study left unfinished in the same
+        // state folder is said, not silently run.
+        let scheduler = Scheduler::open_for(&args.state, opts, Some(plan.study.clone()))
             .await
             .with_context(|| format!("opening the state directory {}", args.state.display()))?;
+        for other in scheduler.list() {
+            let left = other.jobs_queued + other.jobs_running;
+            if other.study != plan.study && left > 0 && other.state != "cancelled" {
+                eprintln!(
+                    "note: {} also holds study `{}` v{} with {left} unfinished jobs; this run leaves them \
+                     (run its study file to resume it)",
+                    args.state.display(),
+                    other.study,
+                    other.version
+                );
+            }
+        }
         let datasets = Arc::new(Datasets::new(&args.state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding a loopback port")?;
         let url = format!("http://{}", listener.local_addr()?);

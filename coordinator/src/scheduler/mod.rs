@@ -94,10 +94,20 @@ pub struct Scheduler {
     state_dir: PathBuf,
     /// Held by one submission at a time.
     submissions: tokio::sync::Mutex<()>,
+    /// Queue only this study's jobs (`intervene run`): other studies in the
+    /// ledger keep their queued jobs for a later run or a fleet.
+    only_study: Option<String>,
 }
 
 impl Scheduler {
-    pub fn new(state: State, writer: Writer, tables: TableWriter, opts: Options, state_dir: &Path) -> Arc<Scheduler> {
+    pub fn new(
+        state: State,
+        writer: Writer,
+        tables: TableWriter,
+        opts: Options,
+        state_dir: &Path,
+        only_study: Option<String>,
+    ) -> Arc<Scheduler> {
         let (changed, _) = watch::channel(0);
         let s = Arc::new(Scheduler {
             state: Mutex::new(state),
@@ -108,6 +118,7 @@ impl Scheduler {
             opts,
             state_dir: state_dir.to_path_buf(),
             submissions: tokio::sync::Mutex::new(()),
+            only_study,
         });
         let waiting = s.lock().queue.len();
         for _ in 0..waiting {
@@ -158,6 +169,12 @@ impl Scheduler {
     }
 
     fn enqueue(&self, st: &mut State, r: JobRef, front: bool) {
+        if let Some(only) = &self.only_study
+            && st.studies[r.0].name != *only
+        {
+            // Stays queued in the ledger and the state, out of this run.
+            return;
+        }
         if front {
             st.queue.push_front(r);
         } else {

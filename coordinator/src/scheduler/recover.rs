@@ -236,12 +236,30 @@ impl super::Scheduler {
     /// was committed, the burnt attempt numbers committed before any new
     /// lease, and every missing result table rewritten.
     pub async fn open(state_dir: &Path, opts: super::Options) -> Result<Arc<super::Scheduler>, StoreError> {
+        Self::open_for(state_dir, opts, None).await
+    }
+
+    /// [`Scheduler::open`] that queues only the jobs of study `only` (by
+    /// name, every version): other unfinished studies in the ledger are left
+    /// as they are, their jobs queued but not handed out.
+    pub async fn open_for(
+        state_dir: &Path,
+        opts: super::Options,
+        only: Option<String>,
+    ) -> Result<Arc<super::Scheduler>, StoreError> {
         let dir = state_dir.to_path_buf();
         let ttl = opts.lease_ttl;
+        let keep = only.clone();
         let (state, writer, burns, next_batch) = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
             let (snapshot, writer) = crate::store::open(&dir)?;
             let next_batch = snapshot.max_table_batch + 1;
-            let (state, burns) = rebuild(snapshot, ttl, writer.path())?;
+            let (mut state, burns) = rebuild(snapshot, ttl, writer.path())?;
+            if let Some(only) = &keep {
+                let studies = &state.studies;
+                let kept: std::collections::VecDeque<_> =
+                    state.queue.iter().copied().filter(|r| studies[r.0].name == *only).collect();
+                state.queue = kept;
+            }
             let rewritten = regenerate_missing(&state, &dir, writer.path())?;
             if rewritten > 0 {
                 tracing::warn!(jobs = rewritten, "rewrote result tables missing after a crash");
@@ -258,6 +276,6 @@ impl super::Scheduler {
         }
         let tables = TableWriter::start(writer.clone(), next_batch)
             .map_err(|source| StoreError::Io { path: state_dir.to_path_buf(), source })?;
-        Ok(super::Scheduler::new(state, writer, tables, opts, state_dir))
+        Ok(super::Scheduler::new(state, writer, tables, opts, state_dir, only))
     }
 }
