@@ -1,5 +1,12 @@
-//! The rows each table gets from one finished job: one builder per table,
+//! The rows each table gets from finished jobs: one builder per table,
 //! columns in the order `intervene_proto::tables` documents.
+//!
+//! Each builder takes every job of a batch and builds each column once, for
+//! all of them: building a frame per job and stacking them cost the
+//! coordinator's table writer about 130 µs a job in allocations (issue 7's
+//! profile), more than the rest of a Lease and Complete together.
+
+use std::sync::LazyLock;
 
 use intervene_proto::job::{DecodeSpec, JobSpec, ModelSpec};
 use intervene_proto::pb;
@@ -7,150 +14,175 @@ use polars::prelude::*;
 
 use super::{ArmRef, JobRecord};
 
-/// One column per row-identity field, repeated for `rows` rows per arm.
-fn identity(rec: &JobRecord, rows: usize) -> Vec<Column> {
-    let per_arm = |f: &dyn Fn(&ArmRef) -> Option<String>| -> Vec<Option<String>> {
-        rec.arms.iter().flat_map(|a| std::iter::repeat_n(f(a), rows)).collect()
-    };
-    let n = rec.arms.len() * rows;
-    vec![
-        Column::new("study".into(), vec![rec.study.to_string(); n]),
-        Column::new("study_version".into(), vec![rec.study_version as i64; n]),
-        Column::new("arm".into(), per_arm(&|a| Some(a.arm.clone()))),
-        Column::new("job_id".into(), vec![rec.job_id.to_string(); n]),
-        Column::new("seed".into(), vec![rec.spec.seed as i64; n]),
-    ]
+/// The row space of a table over a batch: for each job, for each of its
+/// arms, `per_job(job)` rows.
+struct Rows<'r, 'a> {
+    recs: &'r [JobRecord<'a>],
+    per_job: fn(&JobRecord) -> usize,
 }
 
-/// Repeat a per-row column for every arm.
-fn repeat<T: Clone>(values: Vec<T>, arms: usize) -> Vec<T> {
-    let mut out = Vec::with_capacity(values.len() * arms);
-    for _ in 0..arms {
-        out.extend(values.iter().cloned());
+impl<'r, 'a> Rows<'r, 'a> {
+    fn height(&self) -> usize {
+        self.recs.iter().map(|r| r.arms.len() * (self.per_job)(r)).sum()
     }
-    out
+
+    /// (job index, job, arm, row within the job) for every row, in order.
+    fn iter(&self) -> impl Iterator<Item = (usize, &'r JobRecord<'a>, &'r ArmRef, usize)> + '_ {
+        self.recs.iter().enumerate().flat_map(move |(j, r)| {
+            let n = (self.per_job)(r);
+            r.arms.iter().flat_map(move |a| (0..n).map(move |i| (j, r, a, i)))
+        })
+    }
+
+    /// A column from one value per row.
+    fn col<T, P: ?Sized>(&self, name: &str, f: impl Fn(usize, &'r JobRecord<'a>, &'r ArmRef, usize) -> T) -> Column
+    where
+        Series: NamedFrom<Vec<T>, P>,
+    {
+        let mut v = Vec::with_capacity(self.height());
+        v.extend(self.iter().map(|(j, r, a, i)| f(j, r, a, i)));
+        Column::new(name.into(), v)
+    }
+
+    /// The row-identity columns: study, study_version, arm, job_id, seed.
+    fn identity(&self) -> Vec<Column> {
+        vec![
+            self.col("study", |_, r, _, _| r.study),
+            self.col("study_version", |_, r, _, _| r.study_version as i64),
+            self.col("arm", |_, _, a, _| a.arm.as_str()),
+            self.col("job_id", |_, r, _, _| r.job_id),
+            self.col("seed", |_, r, _, _| r.spec.seed as i64),
+        ]
+    }
 }
 
-pub(super) fn runs_frame(rec: &JobRecord) -> PolarsResult<DataFrame> {
-    let n = rec.arms.len();
-    let m = rec.result.metrics.clone().unwrap_or_default();
-    let ran = rec.result.ran_on.clone().unwrap_or_default();
-    let arm = |f: &dyn Fn(&ArmRef) -> Option<String>| rec.arms.iter().map(f).collect::<Vec<_>>();
-    let mut cols = identity(rec, 1);
+static NO_METRICS: LazyLock<pb::RunMetrics> = LazyLock::new(pb::RunMetrics::default);
+static NOWHERE: LazyLock<pb::Capabilities> = LazyLock::new(pb::Capabilities::default);
+
+fn metrics<'r>(r: &'r JobRecord) -> &'r pb::RunMetrics {
+    r.result.metrics.as_ref().unwrap_or(&NO_METRICS)
+}
+
+fn ran_on<'r>(r: &'r JobRecord) -> &'r pb::Capabilities {
+    r.result.ran_on.as_ref().unwrap_or(&NOWHERE)
+}
+
+pub(super) fn runs_frame(recs: &[JobRecord]) -> PolarsResult<DataFrame> {
+    let rows = Rows { recs, per_job: |_| 1 };
+    let mut cols = rows.identity();
     // Identity columns in the documented order: study, study_version, arm,
     // then the arm's description, then the job.
-    cols.insert(3, Column::new("intervention".into(), arm(&|a| a.intervention.clone())));
-    cols.insert(4, Column::new("kind".into(), arm(&|a| Some(a.kind.clone()))));
-    cols.insert(5, Column::new("compare_to".into(), arm(&|a| a.compare_to.clone())));
-    cols.insert(6, Column::new("bucket".into(), arm(&|a| a.bucket.clone())));
-    let text = |v: &str| vec![v.to_string(); n];
-    let int = |v: i64| vec![v; n];
-    let float = |v: f64| vec![v; n];
+    cols.insert(3, rows.col("intervention", |_, _, a, _| a.intervention.as_deref()));
+    cols.insert(4, rows.col("kind", |_, _, a, _| a.kind.as_str()));
+    cols.insert(5, rows.col("compare_to", |_, _, a, _| a.compare_to.as_deref()));
+    cols.insert(6, rows.col("bucket", |_, _, a, _| a.bucket.as_deref()));
     cols.extend([
-        Column::new("attempt".into(), int(rec.attempt as i64)),
-        Column::new("worker".into(), text(rec.worker)),
-        Column::new("device".into(), text(&ran.device)),
-        Column::new("gpu_name".into(), text(&ran.gpu_name)),
-        Column::new("torch_version".into(), text(&ran.torch_version)),
-        Column::new("arch".into(), text(rec.spec.model.arch().name())),
-        Column::new("params".into(), int(m.trainable_params as i64)),
-        Column::new("finished_at_ms".into(), int(rec.finished_at_ms)),
+        rows.col("attempt", |_, r, _, _| r.attempt as i64),
+        rows.col("worker", |_, r, _, _| r.worker),
+        rows.col("device", |_, r, _, _| ran_on(r).device.as_str()),
+        rows.col("gpu_name", |_, r, _, _| ran_on(r).gpu_name.as_str()),
+        rows.col("torch_version", |_, r, _, _| ran_on(r).torch_version.as_str()),
+        rows.col("arch", |_, r, _, _| r.spec.model.arch().name()),
+        rows.col("params", |_, r, _, _| metrics(r).trainable_params as i64),
+        rows.col("finished_at_ms", |_, r, _, _| r.finished_at_ms),
     ]);
-    for (name, value) in factors(rec.spec) {
-        cols.push(match value {
-            Factor::Int(v) => Column::new(name.into(), vec![v; n]),
-            Factor::Float(v) => Column::new(name.into(), vec![v; n]),
-            Factor::Bool(v) => Column::new(name.into(), vec![v; n]),
-            Factor::Str(v) => Column::new(name.into(), vec![v; n]),
+    let factors: Vec<Vec<(&'static str, Factor)>> = recs.iter().map(|r| factors(r.spec)).collect();
+    for (k, (name, first)) in factors.first().map(|f| f.as_slice()).unwrap_or_default().iter().enumerate() {
+        // Every job has the same factors, in the same order and types.
+        let at = |j: usize| &factors[j][k].1;
+        cols.push(match first {
+            Factor::Int(_) => rows.col(name, |j, _, _, _| if let Factor::Int(v) = at(j) { *v } else { None }),
+            Factor::Float(_) => rows.col(name, |j, _, _, _| if let Factor::Float(v) = at(j) { *v } else { None }),
+            Factor::Bool(_) => rows.col(name, |j, _, _, _| if let Factor::Bool(v) = at(j) { *v } else { None }),
+            Factor::Str(_) => rows.col(name, |j, _, _, _| if let Factor::Str(v) = at(j) { v.as_deref() } else { None }),
         });
     }
+    let counts: Vec<String> = recs
+        .iter()
+        .map(|r| {
+            serde_json::to_string(&r.result.mutation_counts.iter().collect::<std::collections::BTreeMap<_, _>>())
+                .unwrap_or_default()
+        })
+        .collect();
     cols.extend([
-        Column::new("bleu".into(), float(m.bleu)),
-        Column::new("codexglue_bleu".into(), float(m.codexglue_bleu)),
-        Column::new("token_accuracy".into(), float(m.token_accuracy)),
-        Column::new("exact_match".into(), float(m.exact_match)),
-        Column::new("syntax_valid".into(), vec![m.syntax_valid; n]),
-        Column::new("test_loss".into(), float(m.test_loss)),
-        Column::new("best_valid_loss".into(), float(m.best_valid_loss)),
-        Column::new("best_epoch".into(), int(m.best_epoch as i64)),
-        Column::new("epochs_run".into(), int(m.epochs_run as i64)),
-        Column::new("early_stopped".into(), vec![m.early_stopped; n]),
-        Column::new("trainable_params".into(), int(m.trainable_params as i64)),
-        Column::new("source_vocab".into(), int(m.source_vocab as i64)),
-        Column::new("target_vocab".into(), int(m.target_vocab as i64)),
-        Column::new("train_examples".into(), int(m.train_examples as i64)),
-        Column::new("valid_examples".into(), int(m.valid_examples as i64)),
-        Column::new("test_examples".into(), int(m.test_examples as i64)),
-        Column::new("train_seconds".into(), float(m.train_seconds)),
-        Column::new("eval_seconds".into(), float(m.eval_seconds)),
-        Column::new("train_tokens_per_second".into(), float(m.train_tokens_per_second)),
-        Column::new(
-            "mutation_counts".into(),
-            text(
-                &serde_json::to_string(
-                    &rec.result.mutation_counts.iter().collect::<std::collections::BTreeMap<_, _>>(),
-                )
-                .unwrap_or_default(),
-            ),
-        ),
+        rows.col("bleu", |_, r, _, _| metrics(r).bleu),
+        rows.col("codexglue_bleu", |_, r, _, _| metrics(r).codexglue_bleu),
+        rows.col("token_accuracy", |_, r, _, _| metrics(r).token_accuracy),
+        rows.col("exact_match", |_, r, _, _| metrics(r).exact_match),
+        rows.col("syntax_valid", |_, r, _, _| metrics(r).syntax_valid),
+        rows.col("test_loss", |_, r, _, _| metrics(r).test_loss),
+        rows.col("best_valid_loss", |_, r, _, _| metrics(r).best_valid_loss),
+        rows.col("best_epoch", |_, r, _, _| metrics(r).best_epoch as i64),
+        rows.col("epochs_run", |_, r, _, _| metrics(r).epochs_run as i64),
+        rows.col("early_stopped", |_, r, _, _| metrics(r).early_stopped),
+        rows.col("trainable_params", |_, r, _, _| metrics(r).trainable_params as i64),
+        rows.col("source_vocab", |_, r, _, _| metrics(r).source_vocab as i64),
+        rows.col("target_vocab", |_, r, _, _| metrics(r).target_vocab as i64),
+        rows.col("train_examples", |_, r, _, _| metrics(r).train_examples as i64),
+        rows.col("valid_examples", |_, r, _, _| metrics(r).valid_examples as i64),
+        rows.col("test_examples", |_, r, _, _| metrics(r).test_examples as i64),
+        rows.col("train_seconds", |_, r, _, _| metrics(r).train_seconds),
+        rows.col("eval_seconds", |_, r, _, _| metrics(r).eval_seconds),
+        rows.col("train_tokens_per_second", |_, r, _, _| metrics(r).train_tokens_per_second),
+        rows.col("mutation_counts", |j, _, _, _| counts[j].as_str()),
     ]);
-    DataFrame::new(n, cols)
+    DataFrame::new(rows.height(), cols)
 }
 
-pub(super) fn examples_frame(rec: &JobRecord) -> PolarsResult<DataFrame> {
-    let ex = &rec.result.examples;
-    let arms = rec.arms.len();
-    let col = |f: &dyn Fn(&pb::ExampleRow) -> String| repeat(ex.iter().map(f).collect::<Vec<_>>(), arms);
-    let mut cols = identity(rec, ex.len());
+pub(super) fn examples_frame(recs: &[JobRecord]) -> PolarsResult<DataFrame> {
+    let rows = Rows { recs, per_job: |r| r.result.examples.len() };
+    fn e<'a>(r: &JobRecord<'a>, i: usize) -> &'a pb::ExampleRow {
+        &r.result.examples[i]
+    }
+    let mut cols = rows.identity();
     cols.extend([
-        Column::new("example_id".into(), col(&|e| e.example_id.clone())),
-        Column::new("source_len".into(), repeat(ex.iter().map(|e| e.source_len as i64).collect(), arms)),
-        Column::new("target_len".into(), repeat(ex.iter().map(|e| e.target_len as i64).collect(), arms)),
-        Column::new("length_bin".into(), col(&|e| e.length_bin.clone())),
-        Column::new("sentence_bleu".into(), repeat(ex.iter().map(|e| e.sentence_bleu).collect(), arms)),
-        Column::new("token_accuracy".into(), repeat(ex.iter().map(|e| e.token_accuracy).collect(), arms)),
-        Column::new("exact_match".into(), repeat(ex.iter().map(|e| e.exact_match).collect(), arms)),
-        Column::new(
-            "syntax_valid".into(),
-            repeat(ex.iter().map(|e| e.syntax_valid).collect::<Vec<Option<bool>>>(), arms),
-        ),
-        Column::new("error_category".into(), col(&|e| e.error_category.clone())),
-        Column::new("source".into(), col(&|e| e.source.clone())),
-        Column::new("reference".into(), col(&|e| e.reference.clone())),
-        Column::new("prediction".into(), col(&|e| e.prediction.clone())),
+        rows.col("example_id", |_, r, _, i| e(r, i).example_id.as_str()),
+        rows.col("source_len", |_, r, _, i| e(r, i).source_len as i64),
+        rows.col("target_len", |_, r, _, i| e(r, i).target_len as i64),
+        rows.col("length_bin", |_, r, _, i| e(r, i).length_bin.as_str()),
+        rows.col("sentence_bleu", |_, r, _, i| e(r, i).sentence_bleu),
+        rows.col("token_accuracy", |_, r, _, i| e(r, i).token_accuracy),
+        rows.col("exact_match", |_, r, _, i| e(r, i).exact_match),
+        rows.col("syntax_valid", |_, r, _, i| e(r, i).syntax_valid),
+        rows.col("error_category", |_, r, _, i| e(r, i).error_category.as_str()),
+        rows.col("source", |_, r, _, i| e(r, i).source.as_str()),
+        rows.col("reference", |_, r, _, i| e(r, i).reference.as_str()),
+        rows.col("prediction", |_, r, _, i| e(r, i).prediction.as_str()),
     ]);
-    DataFrame::new(ex.len() * arms, cols)
+    DataFrame::new(rows.height(), cols)
 }
 
-pub(super) fn curves_frame(rec: &JobRecord) -> PolarsResult<DataFrame> {
-    let c = &rec.result.curves;
-    let arms = rec.arms.len();
-    let f64s = |f: &dyn Fn(&pb::CurvePoint) -> f64| repeat(c.iter().map(f).collect::<Vec<_>>(), arms);
-    let mut cols = identity(rec, c.len());
+pub(super) fn curves_frame(recs: &[JobRecord]) -> PolarsResult<DataFrame> {
+    let rows = Rows { recs, per_job: |r| r.result.curves.len() };
+    fn p<'a>(r: &JobRecord<'a>, i: usize) -> &'a pb::CurvePoint {
+        &r.result.curves[i]
+    }
+    let mut cols = rows.identity();
     cols.extend([
-        Column::new("epoch".into(), repeat(c.iter().map(|p| p.epoch as i64).collect(), arms)),
-        Column::new("step".into(), repeat(c.iter().map(|p| p.step as i64).collect(), arms)),
-        Column::new("train_loss".into(), f64s(&|p| p.train_loss)),
-        Column::new("valid_loss".into(), f64s(&|p| p.valid_loss)),
-        Column::new("learning_rate".into(), f64s(&|p| p.learning_rate)),
-        Column::new("teacher_forcing".into(), f64s(&|p| p.teacher_forcing)),
-        Column::new("seconds".into(), f64s(&|p| p.seconds)),
+        rows.col("epoch", |_, r, _, i| p(r, i).epoch as i64),
+        rows.col("step", |_, r, _, i| p(r, i).step as i64),
+        rows.col("train_loss", |_, r, _, i| p(r, i).train_loss),
+        rows.col("valid_loss", |_, r, _, i| p(r, i).valid_loss),
+        rows.col("learning_rate", |_, r, _, i| p(r, i).learning_rate),
+        rows.col("teacher_forcing", |_, r, _, i| p(r, i).teacher_forcing),
+        rows.col("seconds", |_, r, _, i| p(r, i).seconds),
     ]);
-    DataFrame::new(c.len() * arms, cols)
+    DataFrame::new(rows.height(), cols)
 }
 
-pub(super) fn attention_frame(rec: &JobRecord) -> PolarsResult<DataFrame> {
-    let a = &rec.result.attention;
-    let arms = rec.arms.len();
-    let list = |f: &dyn Fn(&pb::AttentionMap) -> Series| repeat(a.iter().map(f).collect::<Vec<_>>(), arms);
-    let mut cols = identity(rec, a.len());
+pub(super) fn attention_frame(recs: &[JobRecord]) -> PolarsResult<DataFrame> {
+    let rows = Rows { recs, per_job: |r| r.result.attention.len() };
+    fn m<'a>(r: &JobRecord<'a>, i: usize) -> &'a pb::AttentionMap {
+        &r.result.attention[i]
+    }
+    let mut cols = rows.identity();
     cols.extend([
-        Column::new("example_id".into(), repeat(a.iter().map(|m| m.example_id.clone()).collect::<Vec<_>>(), arms)),
-        Column::new("source_tokens".into(), list(&|m| Series::new("".into(), m.source_tokens.clone()))),
-        Column::new("target_tokens".into(), list(&|m| Series::new("".into(), m.target_tokens.clone()))),
-        Column::new("weights".into(), list(&|m| Series::new("".into(), m.weights.clone()))),
+        rows.col("example_id", |_, r, _, i| m(r, i).example_id.as_str()),
+        rows.col("source_tokens", |_, r, _, i| Series::new("".into(), m(r, i).source_tokens.clone())),
+        rows.col("target_tokens", |_, r, _, i| Series::new("".into(), m(r, i).target_tokens.clone())),
+        rows.col("weights", |_, r, _, i| Series::new("".into(), m(r, i).weights.clone())),
     ]);
-    DataFrame::new(a.len() * arms, cols)
+    DataFrame::new(rows.height(), cols)
 }
 
 /// A factor value; columns keep one type across every job of every study.

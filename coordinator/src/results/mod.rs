@@ -91,28 +91,17 @@ pub fn write_job_tables(dir: &Path, rec: &JobRecord) -> Result<()> {
 pub fn write_tables(dir: &Path, stem: &str, recs: &[JobRecord], tables: &[&'static str]) -> Result<()> {
     let file = format!("{stem}.parquet");
     for &table in tables {
-        let build: fn(&JobRecord) -> PolarsResult<DataFrame> = match table {
+        let build: fn(&[JobRecord]) -> PolarsResult<DataFrame> = match table {
             RUNS => frames::runs_frame,
             EXAMPLES => frames::examples_frame,
             CURVES => frames::curves_frame,
             ATTENTION => frames::attention_frame,
             other => unreachable!("{other} is not a per-job table"),
         };
-        if table == ATTENTION && recs.iter().all(|r| r.result.attention.is_empty()) {
+        if recs.is_empty() || (table == ATTENTION && recs.iter().all(|r| r.result.attention.is_empty())) {
             continue;
         }
-        let mut df: Option<DataFrame> = None;
-        for rec in recs {
-            let part = build(rec).map_err(polars(table))?;
-            match df.as_mut() {
-                None => df = Some(part),
-                Some(all) => {
-                    all.vstack_mut_owned(part).map_err(polars(table))?;
-                }
-            }
-        }
-        let Some(mut df) = df else { continue };
-        df.rechunk_mut();
+        let mut df = build(recs).map_err(polars(table))?;
         write_atomic(&dir.join(table).join(&file), &mut df)?;
     }
     Ok(())
