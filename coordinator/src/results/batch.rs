@@ -79,7 +79,7 @@ impl FinishedJob {
 pub type Done = Box<dyn FnOnce(Result<(), String>) + Send>;
 
 enum Msg {
-    Job(FinishedJob, Done),
+    Job(Box<FinishedJob>, Done),
     /// Answered once every job queued before it is written.
     Flush(tokio::sync::oneshot::Sender<()>),
 }
@@ -100,7 +100,7 @@ impl TableWriter {
 
     /// Queue a finished job; `done` runs on the writer thread.
     pub fn submit(&self, job: FinishedJob, done: Done) {
-        if let Err(mpsc::SendError(Msg::Job(_, done))) = self.tx.send(Msg::Job(job, done)) {
+        if let Err(mpsc::SendError(Msg::Job(_, done))) = self.tx.send(Msg::Job(Box::new(job), done)) {
             done(Err("the table writer has stopped".into()));
         }
     }
@@ -116,7 +116,7 @@ impl TableWriter {
 }
 
 fn run(rx: mpsc::Receiver<Msg>, ledger: Writer, mut seq: i64) {
-    let mut batch: Vec<(FinishedJob, Done)> = Vec::new();
+    let mut batch: Vec<(Box<FinishedJob>, Done)> = Vec::new();
     let mut flushes = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
@@ -130,7 +130,7 @@ fn run(rx: mpsc::Receiver<Msg>, ledger: Writer, mut seq: i64) {
             }
         }
         if !batch.is_empty() {
-            let jobs: Vec<&FinishedJob> = batch.iter().map(|(j, _)| j).collect();
+            let jobs: Vec<&FinishedJob> = batch.iter().map(|(j, _)| j.as_ref()).collect();
             let outcome = write_batch(&ledger, seq, &jobs);
             seq += 1;
             for (_, done) in batch.drain(..) {
