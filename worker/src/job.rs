@@ -88,7 +88,7 @@ pub fn run_job(
         &valid_c,
         spec.seed,
         opts.device,
-        Hooks { progress: &mut *progress, cancel },
+        Hooks::new(&mut *progress, cancel),
     )?;
 
     phase(progress, pb::Phase::Evaluating, epochs);

@@ -1,17 +1,18 @@
 //! Learning on the synthetic task, through `run_job` as the fleet worker
-//! calls it.
+//! calls it: issue 4's acceptance run, in CI.
 //!
-//! The quick test (run in CI, about 25 s on a busy 2-core machine) trains a
-//! small lstm-attention model and a vanilla rnn of the same size on 640
-//! arithmetic pairs: attention must reach 80% exact match (an untrained
-//! model scores 0; this setup reached 90% at 20 epochs and trains 24), beat
-//! the rnn, and a checkpoint reloaded from disk must decode exactly what
-//! the job decoded.
+//! A small lstm-attention model (embedding 32, hidden 64) and a vanilla rnn
+//! of the same size train for 14 epochs on the mixed synthetic task (2,500
+//! pairs from all 51 list, string and arithmetic templates, split
+//! 2,000/250/250), seeded and on one torch thread, so the run is
+//! deterministic. Attention must reach 90% exact match on the test split (an
+//! untrained model scores 0) and beat the rnn, and a checkpoint reloaded
+//! from disk must decode exactly what the job decoded.
 //!
-//! The full acceptance run of issue 4 (lstm-attention >= 90% exact match on
-//! the mixed synthetic task within a few minutes on a CPU, beating the rnn)
-//! is `#[ignore]`d because it takes minutes; run it with
-//! `cargo test --release -p intervene-worker --test synthetic -- --ignored --nocapture`.
+//! Measured on the 2-core development machine (dev profile, shared with
+//! builds): lstm-attention 98.0% exact match in 38 s of training, rnn 0.0%
+//! (it names the function but not the body) in 9 s; the test takes about
+//! 50 s. Two runs gave the same figures.
 
 use intervene_proto::job::*;
 use intervene_proto::pb;
@@ -90,7 +91,7 @@ fn run(spec: &JobSpec, checkpoint: Option<&Path>) -> pb::JobResult {
     // on a busy 2-core machine a 2-thread pool ran the same job 10-20x slower.
     let opts = RunOptions { checkpoint_dir: checkpoint.map(Path::to_path_buf), threads: Some(1), ..Default::default() };
     let mut progress = |p: pb::Progress| {
-        if p.phase == pb::Phase::Training as i32 && p.step % p.steps_per_epoch.max(1) == 0 {
+        if p.phase == pb::Phase::Training as i32 && p.step.is_multiple_of(p.steps_per_epoch.max(1)) {
             eprintln!("epoch {}/{} train {:.4} valid {:.4}", p.epoch, p.epochs, p.train_loss, p.valid_loss);
         }
     };
@@ -126,16 +127,18 @@ fn decode_reloaded(dir: &Path, result: &pb::JobResult) -> Vec<String> {
 }
 
 #[test]
-fn small_attention_model_learns_arithmetic_beats_rnn_and_reloads() {
-    let (size, epochs, lr) = (800, 24, 2e-2);
-    let att_spec = job(data(SyntheticTask::Arithmetic, size), attention(32, 64), epochs, lr);
+fn attention_learns_the_mixed_synthetic_task_beats_rnn_and_reloads() {
+    let (size, epochs, lr) = (2500, 14, 1e-2);
+    let att_spec = job(data(SyntheticTask::Mixed, size), attention(32, 64), epochs, lr);
     let ckpt = tempfile::tempdir().unwrap();
     let att = run(&att_spec, Some(ckpt.path()));
-    let rnn = run(&job(data(SyntheticTask::Arithmetic, size), rnn(32, 64), epochs, lr), None);
+    let rnn = run(&job(data(SyntheticTask::Mixed, size), rnn(32, 64), epochs, lr), None);
     let (a, r) = (att.metrics.unwrap(), rnn.metrics.unwrap());
-    assert_eq!(att.examples.len(), 80);
+    assert_eq!((a.train_examples, a.test_examples), (2000, 250));
+    assert_eq!(att.examples.len(), 250);
+    assert_eq!(att.attention.len(), 3);
     // An untrained decoder matches no example; this needs real learning.
-    assert!(a.exact_match >= 80.0, "lstm-attention exact match {}", a.exact_match);
+    assert!(a.exact_match >= 90.0, "lstm-attention exact match {}", a.exact_match);
     assert!(a.exact_match > r.exact_match, "lstm-attention {} vs rnn {}", a.exact_match, r.exact_match);
     assert!(
         a.token_accuracy > r.token_accuracy + 15.0,
@@ -145,22 +148,8 @@ fn small_attention_model_learns_arithmetic_beats_rnn_and_reloads() {
     );
     assert!(a.bleu > r.bleu, "bleu {} vs rnn {}", a.bleu, r.bleu);
     let losses: Vec<f64> = att.curves.iter().map(|c| c.valid_loss).collect();
-    assert!(losses[losses.len() - 1] < losses[0] / 2.0, "validation loss {losses:?}");
+    assert!(losses[losses.len() - 1] < losses[0] / 10.0, "validation loss {losses:?}");
 
     let before: Vec<&str> = att.examples.iter().map(|e| e.prediction.as_str()).collect();
     assert_eq!(decode_reloaded(ckpt.path(), &att), before);
-}
-
-/// Issue 4's acceptance run: minutes on a CPU, so not part of `cargo test`.
-#[test]
-#[ignore = "minutes on a CPU; run with --release -- --ignored"]
-fn attention_learns_the_mixed_synthetic_task_and_beats_rnn() {
-    let att = run(&job(data(SyntheticTask::Mixed, 3000), attention(64, 128), 20, 5e-3), None);
-    let rnn = run(&job(data(SyntheticTask::Mixed, 3000), rnn(64, 128), 20, 5e-3), None);
-    let (a, r) = (att.metrics.unwrap(), rnn.metrics.unwrap());
-    assert!(a.exact_match >= 90.0, "lstm-attention exact match {}", a.exact_match);
-    assert!(a.exact_match > r.exact_match, "lstm-attention {} vs rnn {}", a.exact_match, r.exact_match);
-    assert!(a.bleu > r.bleu);
-    assert_eq!(att.examples.len(), 300);
-    assert_eq!(att.attention.len(), 3);
 }

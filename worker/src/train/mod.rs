@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Reduction, Tensor};
 
-/// How often progress is reported at the least.
-const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+/// How often progress is reported within an epoch, at the most.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
 /// Mean cross-entropy over non-PAD targets.
 pub fn loss(logits: &Tensor, targets: &Tensor, reduction: Reduction) -> Tensor {
@@ -84,6 +84,16 @@ pub struct TrainOutcome {
 pub struct Hooks<'a> {
     pub progress: &'a mut dyn FnMut(pb::Progress),
     pub cancel: &'a AtomicBool,
+    /// Least time between two reports within an epoch. Every epoch also
+    /// ends with exactly one report, with its validation loss.
+    pub report_every: Duration,
+}
+
+impl<'a> Hooks<'a> {
+    /// Reports every [`PROGRESS_EVERY`] and at the end of each epoch.
+    pub fn new(progress: &'a mut dyn FnMut(pb::Progress), cancel: &'a AtomicBool) -> Self {
+        Hooks { progress, cancel, report_every: PROGRESS_EVERY }
+    }
 }
 
 /// Losses of steps not yet read back.
@@ -152,7 +162,7 @@ pub fn fit(
             valid.len()
         )));
     }
-    let Hooks { progress, cancel } = hooks;
+    let Hooks { progress, cancel, report_every } = hooks;
     let batch_size = spec.batch_size as usize;
     let steps_per_epoch = train.len().div_ceil(batch_size) as u64;
     let total_steps = steps_per_epoch * spec.epochs as u64;
@@ -179,7 +189,9 @@ pub fn fit(
     for epoch in 1..=spec.epochs {
         let (mut epoch_sum, mut epoch_tokens, mut last_loss) = (0.0, 0u64, f64::NAN);
         let mut last_report = Instant::now();
-        for idx in shuffled_batches(train.len(), batch_size, &mut order_rng) {
+        let batches = shuffled_batches(train.len(), batch_size, &mut order_rng);
+        let last_batch = batches.len();
+        for (i, idx) in batches.into_iter().enumerate() {
             if cancel.load(Ordering::Relaxed) {
                 return Err(JobError::Cancelled);
             }
@@ -200,7 +212,9 @@ pub fn fit(
             pending.losses.push(l.detach());
             pending.tokens.push(b.target_tokens);
             trained_tokens += b.target_tokens;
-            let report = last_report.elapsed() >= PROGRESS_EVERY;
+            // The epoch's last step is reported once, after validation, not
+            // here as well.
+            let report = i + 1 < last_batch && last_report.elapsed() >= report_every;
             if report || pending.losses.len() >= flush_every {
                 let (s, n, last) = pending.flush()?;
                 epoch_sum += s;

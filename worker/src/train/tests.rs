@@ -53,16 +53,7 @@ fn run(model_spec: &ModelSpec, train_spec: &TrainSpec, seed: u64) -> (nn::VarSto
     let cancel = AtomicBool::new(false);
     let mut reports = 0;
     let mut progress = |_p: pb::Progress| reports += 1;
-    let out = fit(
-        &model,
-        &vs,
-        train_spec,
-        &train,
-        &valid,
-        seed,
-        Device::Cpu,
-        Hooks { progress: &mut progress, cancel: &cancel },
-    );
+    let out = fit(&model, &vs, train_spec, &train, &valid, seed, Device::Cpu, Hooks::new(&mut progress, &cancel));
     assert!(out.is_err() || reports >= train_spec.epochs.min(1) as usize);
     (vs, model, out)
 }
@@ -120,6 +111,31 @@ fn same_seed_same_run_other_seed_other_run() {
 }
 
 #[test]
+fn every_step_is_reported_once_and_each_epoch_ends_with_its_validation() {
+    let _g = torch_lock();
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let model = Model::new(&attention(), vs.root(), 12, 12, 16).unwrap();
+    let (train, valid) = (reverse_task(40, 1), reverse_task(8, 2));
+    let cancel = AtomicBool::new(false);
+    let mut seen = Vec::new();
+    let mut progress = |p: pb::Progress| seen.push((p.epoch, p.step, p.steps_per_epoch, p.valid_loss));
+    // Reporting as often as possible: within an epoch after every step.
+    let hooks = Hooks { progress: &mut progress, cancel: &cancel, report_every: Duration::ZERO };
+    let out = fit(&model, &vs, &spec(3), &train, &valid, 0, Device::Cpu, hooks).unwrap();
+    // 40 examples in batches of 16: 3 steps an epoch, 9 in all.
+    let steps: Vec<(u32, u64)> = seen.iter().map(|&(e, s, ..)| (e, s)).collect();
+    let expected: Vec<(u32, u64)> = (1..=9u64).map(|s| ((s as u32 - 1) / 3 + 1, s)).collect();
+    assert_eq!(steps, expected);
+    assert!(seen.iter().all(|&(.., per_epoch, _)| per_epoch == 3));
+    // The last step of an epoch is the epoch's report, after validation.
+    for (epoch, curve) in (1..=3).zip(&out.curves) {
+        let last = seen.iter().find(|&&(e, s, ..)| e == epoch && s == 3 * epoch as u64).unwrap();
+        assert_eq!(last.3, curve.valid_loss);
+    }
+}
+
+#[test]
 fn a_nan_loss_ends_the_run_as_diverged_at_its_step() {
     let _g = torch_lock();
     tch::manual_seed(0);
@@ -133,8 +149,7 @@ fn a_nan_loss_ends_the_run_as_diverged_at_its_step() {
     let cancel = AtomicBool::new(false);
     let mut progress = |_p: pb::Progress| {};
     let (train, valid) = (reverse_task(64, 1), reverse_task(8, 2));
-    let err =
-        fit(&model, &vs, &spec(2), &train, &valid, 0, Device::Cpu, Hooks { progress: &mut progress, cancel: &cancel });
+    let err = fit(&model, &vs, &spec(2), &train, &valid, 0, Device::Cpu, Hooks::new(&mut progress, &cancel));
     match err {
         Err(JobError::Diverged { step, loss }) => {
             assert_eq!(step, 1);
@@ -153,8 +168,7 @@ fn cancellation_stops_before_the_next_batch() {
     let cancel = AtomicBool::new(true);
     let mut progress = |_p: pb::Progress| {};
     let (train, valid) = (reverse_task(32, 1), reverse_task(8, 2));
-    let err =
-        fit(&model, &vs, &spec(2), &train, &valid, 0, Device::Cpu, Hooks { progress: &mut progress, cancel: &cancel });
+    let err = fit(&model, &vs, &spec(2), &train, &valid, 0, Device::Cpu, Hooks::new(&mut progress, &cancel));
     assert!(matches!(err, Err(JobError::Cancelled)));
 }
 
