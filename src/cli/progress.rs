@@ -133,17 +133,26 @@ pub fn plain_line(s: &pb::StudyStatus) -> String {
     );
     for r in &s.running {
         let p = r.progress.unwrap_or_default();
-        if p.epochs > 0 {
-            line.push_str(&format!(
-                " | {} epoch {}/{} loss {:.3}",
-                intervene_proto::job::short_id(&r.job_id),
-                p.epoch,
-                p.epochs,
-                p.train_loss
-            ));
+        let id = intervene_proto::job::short_id(&r.job_id);
+        match phase(&p) {
+            Some(what) => line.push_str(&format!(" | {id} {what}")),
+            None if p.epochs > 0 => {
+                line.push_str(&format!(" | {id} epoch {}/{} loss {:.3}", p.epoch, p.epochs, p.train_loss))
+            }
+            None => {}
         }
     }
     line
+}
+
+/// What a job outside its training epochs is doing: its progress then
+/// carries no epoch or loss (they read 0), so those are not shown.
+fn phase(p: &pb::Progress) -> Option<&'static str> {
+    match pb::Phase::try_from(p.phase) {
+        Ok(pb::Phase::Preparing) => Some("preparing"),
+        Ok(pb::Phase::Evaluating) => Some("evaluating"),
+        _ => None,
+    }
 }
 
 /// Wall-clock time of day (UTC) as HH:MM:SS, for log lines.
@@ -205,8 +214,12 @@ pub fn arm_table(s: &pb::StudyStatus) -> String {
                 intervene_proto::job::short_id(&r.job_id).to_string(),
                 r.attempt.to_string(),
                 r.worker.clone(),
-                if p.epochs > 0 { format!("{}/{}", p.epoch, p.epochs) } else { "-".into() },
-                if p.train_loss > 0.0 { format!("{:.3}", p.train_loss) } else { "-".into() },
+                match phase(&p) {
+                    Some(what) => what.to_string(),
+                    None if p.epochs > 0 => format!("{}/{}", p.epoch, p.epochs),
+                    None => "-".into(),
+                },
+                if p.train_loss > 0.0 && phase(&p).is_none() { format!("{:.3}", p.train_loss) } else { "-".into() },
             ]);
         }
         out.push('\n');
@@ -271,6 +284,22 @@ mod tests {
         let line = plain_line(&s);
         assert!(line.contains("study q v1: 2/6 done, 1 running, 3 queued, 0 failed"), "{line}");
         assert!(line.ends_with("| abababababab epoch 2/5 loss 1.500"), "{line}");
+    }
+
+    #[test]
+    fn an_evaluating_job_says_so_instead_of_epoch_zero() {
+        let s = pb::StudyStatus {
+            study: "q".into(),
+            version: 1,
+            running: vec![pb::RunningJob {
+                job_id: "cd".repeat(32),
+                progress: Some(pb::Progress { phase: pb::Phase::Evaluating as i32, epochs: 8, ..Default::default() }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let line = plain_line(&s);
+        assert!(line.ends_with("| cdcdcdcdcdcd evaluating"), "{line}");
     }
 
     #[test]

@@ -139,6 +139,17 @@ fn main() {
             }
             line += &format!("  train tf={tf}: {:8.0} tok/s", tokens as f64 / secs);
         }
+        // Untrained models tend to emit EOS within a few steps, at different
+        // steps in each framework (each initialises its own weights), so the
+        // two sides would decode different amounts. EOS is made impossible on
+        // both sides: every decode runs its full 80 steps.
+        tch::no_grad(|| {
+            for (name, t) in vs.variables() {
+                if name.ends_with("output.bias") {
+                    let _ = t.get(intervene_worker::EOS).fill_(-1e9);
+                }
+            }
+        });
         let idx: Vec<usize> = (0..batch).collect();
         let b = make_batch(&data, &idx, Device::Cpu);
         // Best of three: the first call also pays for lazy initialisation.
