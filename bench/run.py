@@ -185,34 +185,7 @@ def leases(a, sizes, log):
 # ---- fleet overhead ------------------------------------------------------------
 
 FLEET_TOKEN = "bench-fleet-token-0123456789abcdef"
-FLEET_STUDY = """version = 1
-[study]
-name = "fleet"
-seeds = {seeds}
-max_attempts = 3
-[data]
-source = {{ kind = "synthetic", task = "mixed", size = 300 }}
-train = 200
-valid = 50
-test = 50
-tokenizer = "python-lexer"
-vocab_size = 200
-max_source_len = 20
-max_target_len = 40
-[model]
-arch = "lstm"
-embedding_dim = 16
-hidden_dim = 32
-layers = 1
-dropout = 0.0
-bidirectional = false
-[train]
-batch_size = 8
-epochs = 1
-learning_rate = 1e-3
-[decode]
-strategy = "greedy"
-"""
+FLEET_STUDY = os.path.join(ROOT, "bench/tiny-study.toml")
 
 
 def fleet_run(a, log, workers, jobs, job_s):
@@ -229,7 +202,8 @@ def fleet_run(a, log, workers, jobs, job_s):
     state = os.path.join(work, "state")
     study = os.path.join(work, "fleet.toml")
     with open(study, "w") as f:
-        f.write(FLEET_STUDY.format(seeds=list(range(1, jobs + 1))))
+        with open(FLEET_STUDY) as t:
+            f.write(t.read().replace("@NAME@", "fleet").replace("@SEEDS@", str(list(range(1, jobs + 1)))))
     env = dict(os.environ, INTERVENE_TOKEN=FLEET_TOKEN, INTERVENE_LOG="warn")
     errs = open(os.path.join(work, "processes.log"), "w")
     coord_cmd = [a.intervene, "coordinator", "--listen", "127.0.0.1:0", "--state", state]

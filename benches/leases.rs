@@ -124,38 +124,10 @@ fn start_coordinator(state: &Path) -> Coordinator {
 
 fn study_file(dir: &Path, jobs: usize) -> std::path::PathBuf {
     let seeds: Vec<usize> = (1..=jobs / 2).collect();
+    // Two arms, so every seed is two jobs.
     let text = format!(
-        r#"version = 1
-[study]
-name = "leases"
-seeds = {seeds:?}
-max_attempts = 3
-[data]
-source = {{ kind = "synthetic", task = "mixed", size = 300 }}
-train = 200
-valid = 50
-test = 50
-tokenizer = "python-lexer"
-vocab_size = 200
-max_source_len = 20
-max_target_len = 40
-[model]
-arch = "lstm"
-embedding_dim = 16
-hidden_dim = 32
-layers = 1
-dropout = 0.0
-bidirectional = false
-[train]
-batch_size = 8
-epochs = 1
-learning_rate = 1e-3
-[decode]
-strategy = "greedy"
-[[intra]]
-name = "wider"
-vary = {{ hidden_dim = [64] }}
-"#
+        "{}[[intra]]\nname = \"wider\"\nvary = {{ hidden_dim = [64] }}\n",
+        include_str!("../bench/tiny-study.toml").replace("@NAME@", "leases").replace("@SEEDS@", &format!("{seeds:?}"))
     );
     let path = dir.join("leases.toml");
     std::fs::write(&path, text).expect("write the study file");
