@@ -161,7 +161,7 @@ impl Coordinator for CoordinatorService {
             let data = datasets
                 .materialise(&plan, Path::new(&r.base_dir))
                 .await
-                .map_err(|e| Status::invalid_argument(format!("spec_toml: {e}")))?;
+                .map_err(|e| Status::invalid_argument(format!("spec_toml ({}): {e}", r.file_name)))?;
             let new = NewStudy {
                 spec_toml: r.spec_toml,
                 file_name: r.file_name,
