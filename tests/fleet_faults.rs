@@ -117,3 +117,92 @@ fn a_coordinator_killed_mid_study_resumes_on_the_same_state() {
         assert!(after.contains(row), "result recorded before the crash was kept unchanged: {row:?}");
     }
 }
+
+/// Lines of a worker's log (written next to its cache folder) that contain `what`.
+fn log_lines(cache: &std::path::Path, name: &str, what: &str) -> usize {
+    std::fs::read_to_string(cache.with_extension(format!("{name}.log")))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(what))
+        .count()
+}
+
+#[test]
+fn two_workers_sharing_a_cache_folder_fetch_the_data_set_once_and_use_no_attempt() {
+    let deadline = Deadline::after(180);
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let cache = tmp.path().join("cache");
+    let (_coordinator, url) = coordinator(&state, "127.0.0.1:0", FAST, deadline);
+    // Both idle in Lease before the study exists, so both get a job, and
+    // both need the data set, at the same moment.
+    let _a = worker(&url, "a", &cache, 0.5, &[]);
+    let _b = worker(&url, "b", &cache, 0.5, &[]);
+    deadline.wait_for("both workers to register", || {
+        Ledger::open(&state).is_some_and(|l| l.count("SELECT COUNT(*) FROM workers") == 2)
+    });
+    let file = study(tmp.path(), "shared", 2, 32);
+    let out = run_cli(intervene(&["submit", file.to_str().unwrap(), "--coordinator", &url]), 120);
+    assert!(out.status.success(), "{}", text(&out).1);
+    deadline.wait_for("the study to finish", || succeeded(&state, "shared", 1) == 4);
+    assert_complete_and_unique(&state, "shared", 1, 4, 1);
+    let l = Ledger::open(&state).unwrap();
+    assert_eq!(l.count("SELECT COUNT(*) FROM attempts WHERE outcome != 'succeeded'"), 0, "no attempt failed");
+    assert_eq!(l.count("SELECT COUNT(DISTINCT worker_id) FROM attempts"), 2, "both workers ran jobs");
+    let fetched = log_lines(&cache, "a", "data set cached") + log_lines(&cache, "b", "data set cached");
+    assert_eq!(fetched, 1, "one download for the two workers");
+    let files: Vec<String> = std::fs::read_dir(cache.join("datasets"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".lock"))
+        .collect();
+    assert_eq!(files.len(), 1, "one cached file and no partial download left: {files:?}");
+}
+
+#[test]
+fn a_worker_and_then_the_coordinator_killed_in_a_study_of_real_jobs_lose_nothing() {
+    let deadline = Deadline::after(540);
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    // Real training loads both cores: a lease long enough that a busy
+    // machine's late heartbeat does not pass for a dead worker.
+    let ttl: &[&str] = &["--lease-ttl-ms", "5000", "--heartbeat-ms", "500"];
+    let (mut first, url) = coordinator(&state, "127.0.0.1:0", ttl, deadline);
+    let listen = url.trim_start_matches("http://").to_string();
+    let cache = tmp.path().join("cache");
+    let mut doomed = real_worker(&url, "doomed", &cache, &[]);
+    let _steady = real_worker(&url, "steady", &cache, &[]);
+    // 3 seeds x 2 arms = 6 real training jobs.
+    let file = study(tmp.path(), "real", 3, 32);
+    let out = run_cli(intervene(&["submit", file.to_str().unwrap(), "--coordinator", &url]), 120);
+    assert!(out.status.success(), "{}", text(&out).1);
+    deadline.wait_for("both workers to register", || {
+        Ledger::open(&state).is_some_and(|l| l.count("SELECT COUNT(*) FROM workers") == 2)
+    });
+    let doomed_id = worker_id(&state, "doomed");
+    deadline.wait_for("the doomed worker to start a job", || !in_flight_of(&state, &doomed_id).is_empty());
+    doomed.kill9();
+    let _third = real_worker(&url, "third", &cache, &[]);
+
+    deadline.wait_for("a result, and jobs in flight", || {
+        let s = job_states(&state, "real", 1);
+        s["succeeded"] >= 1 && s["succeeded"] < 6 && s["running"] + s["leased"] >= 1
+    });
+    first.kill9();
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_second, url2) = coordinator(&state, &listen, ttl, deadline);
+    assert_eq!(url2, url, "restarted on the same address");
+    deadline.wait_for("every job to succeed", || succeeded(&state, "real", 1) == 6);
+    assert_recorded_once(&state, "real", 1, 6, 1);
+
+    let l = Ledger::open(&state).unwrap();
+    // The only attempt that counts is the one the killed worker held.
+    let expired = l.rows(
+        "SELECT outcome, attempt, worker_id, reason FROM attempts WHERE outcome IS NOT NULL AND outcome != 'succeeded'",
+    );
+    for (outcome, _, worker, reason) in &expired {
+        assert_eq!((outcome.as_str(), worker.as_str()), ("expired", doomed_id.as_str()), "{reason:?}");
+    }
+    assert_eq!(l.count("SELECT SUM(failures) FROM jobs WHERE study = 'real'"), expired.len() as i64);
+    assert!(expired.len() <= 1, "{expired:?}");
+}

@@ -21,6 +21,12 @@ fn main() {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
         println!("cargo:torch_lib={dir}");
     }
+    // The binary's build script turns this into `cfg(fake_train)`: a crate
+    // cannot see the features of its dependencies otherwise, and the tests
+    // enable the feature through a dev-dependency.
+    if std::env::var_os("CARGO_FEATURE_FAKE_TRAIN").is_some() {
+        println!("cargo:fake_train=1");
+    }
 }
 
 /// `<venv>/lib/python3.X/site-packages/torch/lib`, if torch is installed there.

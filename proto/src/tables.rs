@@ -76,6 +76,8 @@ pub const RUN_ID_COLUMNS: &[&str] = &[
     "device",
     "gpu_name",
     "torch_version",
+    "cpu_threads",
+    "determinism",
     "arch",
     "params",
     "finished_at_ms",

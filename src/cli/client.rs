@@ -9,8 +9,12 @@ use intervene_worker::agent::client::Client;
 use tokio_stream::StreamExt;
 use tonic::Code;
 
+use intervene_coordinator::scheduler::Scheduler;
+use intervene_coordinator::scheduler::local::LocalView;
+
 use super::fleet::{ClientArgs, runtime};
 use super::progress::{Bars, arm_table, study_table};
+use super::table::{Align, Table};
 
 #[derive(Debug, clap::Args)]
 pub struct SubmitArgs {
@@ -34,9 +38,31 @@ pub struct StatusArgs {
     pub study: Option<String>,
     #[command(flatten)]
     pub client: ClientArgs,
+    /// Read this state folder instead of asking a coordinator (what
+    /// `intervene run` left; the default when no --coordinator is given).
+    #[arg(long, value_name = "DIR", conflicts_with = "watch")]
+    pub state: Option<PathBuf>,
     /// Follow the study with live progress bars until it is finished.
     #[arg(long, requires = "study")]
     pub watch: bool,
+    /// One line per job: arm, seed, state, attempts and the last failure.
+    #[arg(long, requires = "study", conflicts_with = "watch")]
+    pub jobs: bool,
+    /// Print JSON instead of a table.
+    #[arg(long, conflicts_with = "watch")]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RetryArgs {
+    /// A study name (its latest version) or NAME@VERSION.
+    pub study: String,
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Queue the jobs again in this state folder (no coordinator may be
+    /// running on it); the next `intervene run` of the study trains them.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -129,29 +155,186 @@ pub async fn watch(client: &mut Client, study: &str) -> anyhow::Result<pb::Study
     Ok(last)
 }
 
+/// Where status and retry look: a coordinator when one is named, otherwise
+/// a state folder on this machine.
+fn local_state(client: &ClientArgs, state: &Option<PathBuf>) -> Option<PathBuf> {
+    match (state, &client.coordinator) {
+        (Some(dir), _) => Some(dir.clone()),
+        (None, None) => Some(PathBuf::from(".intervene")),
+        (None, Some(_)) => None,
+    }
+}
+
 pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    if let Some(dir) = local_state(&args.client, &args.state) {
+        let view = LocalView::open(&dir).map_err(|e| {
+            anyhow::anyhow!("{e}\n(pass --coordinator URL or set INTERVENE_COORDINATOR to ask a coordinator)")
+        })?;
+        let shown = match &args.study {
+            None => Shown::Studies(view.list()),
+            Some(study) if args.jobs => Shown::Jobs(view.jobs(study).map_err(|e| anyhow::anyhow!("{e}"))?),
+            Some(study) => Shown::Study(Box::new(view.status(study).map_err(|e| anyhow::anyhow!("{e}"))?)),
+        };
+        print!("{}", shown.render(args.json));
+        return Ok(ExitCode::SUCCESS);
+    }
     let connection = args.client.connection()?;
     runtime()?.block_on(async move {
         // The channel needs the runtime to exist when it is made.
         let mut client = connection.client()?;
-        match args.study {
+        let shown = match args.study {
             None => {
                 let r = client.list_studies(pb::ListStudiesRequest {}).await.map_err(explain)?.into_inner();
-                if r.studies.is_empty() {
-                    println!("no studies");
-                } else {
-                    print!("{}", study_table(&r.studies));
-                }
+                Shown::Studies(r.studies)
             }
             Some(study) if args.watch => {
                 let last = watch(&mut client, &study).await?;
-                print!("{}", arm_table(&last));
+                Shown::Study(Box::new(last))
+            }
+            Some(study) if args.jobs => {
+                let r = client.list_jobs(pb::GetStudyRequest { study }).await.map_err(explain)?.into_inner();
+                Shown::Jobs(r)
             }
             Some(study) => {
                 let s = client.get_study(pb::GetStudyRequest { study }).await.map_err(explain)?.into_inner();
-                print!("{}", arm_table(&s));
+                Shown::Study(Box::new(s))
             }
+        };
+        print!("{}", shown.render(args.json));
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// What `intervene status` prints.
+enum Shown {
+    Studies(Vec<pb::StudyStatus>),
+    Study(Box<pb::StudyStatus>),
+    Jobs(pb::ListJobsResponse),
+}
+
+impl Shown {
+    fn render(&self, json: bool) -> String {
+        match (self, json) {
+            (Shown::Studies(s), false) if s.is_empty() => "no studies\n".into(),
+            (Shown::Studies(s), false) => study_table(s),
+            (Shown::Study(s), false) => arm_table(s),
+            (Shown::Jobs(j), false) => job_table(j),
+            (Shown::Studies(s), true) => json_line(serde_json::Value::Array(s.iter().map(study_json).collect())),
+            (Shown::Study(s), true) => json_line(study_json(s)),
+            (Shown::Jobs(j), true) => json_line(jobs_json(j)),
         }
+    }
+}
+
+fn json_line(v: serde_json::Value) -> String {
+    format!("{v:#}\n")
+}
+
+fn study_json(s: &pb::StudyStatus) -> serde_json::Value {
+    serde_json::json!({
+        "study": s.study,
+        "version": s.version,
+        "state": s.state,
+        "jobs_total": s.jobs_total,
+        "jobs_queued": s.jobs_queued,
+        "jobs_running": s.jobs_running,
+        "jobs_succeeded": s.jobs_succeeded,
+        "jobs_failed": s.jobs_failed,
+        "jobs_cancelled": s.jobs_cancelled,
+        "eta_ms": s.eta_ms,
+        "results_dir": s.results_dir,
+        "arms": s.arms.iter().map(|a| serde_json::json!({
+            "arm": a.arm,
+            "intervention": a.intervention,
+            "kind": a.kind,
+            "queued": a.queued,
+            "running": a.running,
+            "succeeded": a.succeeded,
+            "failed": a.failed,
+            "cancelled": a.cancelled,
+            "total": a.total,
+            "eta_ms": a.eta_ms,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn jobs_json(r: &pb::ListJobsResponse) -> serde_json::Value {
+    serde_json::json!({
+        "study": r.study,
+        "version": r.version,
+        "jobs": r.jobs.iter().map(|j| serde_json::json!({
+            "job_id": j.job_id,
+            "arms": j.arms,
+            "seed": j.seed,
+            "state": j.state,
+            "attempts": j.attempts,
+            "failures": j.failures,
+            "last_reason": (!j.last_reason.is_empty()).then_some(&j.last_reason),
+            "worker": (!j.worker.is_empty()).then_some(&j.worker),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// One row per job; the last failure cut to its first line.
+fn job_table(r: &pb::ListJobsResponse) -> String {
+    let mut t = Table::new(&[
+        ("JOB", Align::Left),
+        ("ARM", Align::Left),
+        ("SEED", Align::Right),
+        ("STATE", Align::Left),
+        ("ATTEMPTS", Align::Right),
+        ("FAILURES", Align::Right),
+        ("WORKER", Align::Left),
+        ("LAST FAILURE", Align::Left),
+    ]);
+    for j in &r.jobs {
+        let reason = j.last_reason.lines().next().unwrap_or("");
+        let reason = if reason.chars().count() > 100 {
+            format!("{}...", reason.chars().take(97).collect::<String>())
+        } else {
+            reason.to_string()
+        };
+        t.row(vec![
+            intervene_proto::job::short_id(&j.job_id).to_string(),
+            j.arms.join(","),
+            j.seed.to_string(),
+            j.state.clone(),
+            j.attempts.to_string(),
+            j.failures.to_string(),
+            if j.worker.is_empty() { "-".into() } else { j.worker.clone() },
+            if reason.is_empty() { "-".into() } else { reason },
+        ]);
+    }
+    format!("study {} v{}: {} jobs\n{}", r.study, r.version, r.jobs.len(), t.render())
+}
+
+pub fn retry(args: RetryArgs) -> anyhow::Result<ExitCode> {
+    let print = |r: &pb::SubmitStudyResponse| {
+        println!(
+            "study {} v{}: {} failed job(s) queued again (same jobs, same seeds, attempts counted from 0); {} of {} done",
+            r.study, r.version, r.jobs_queued, r.jobs_already_done, r.jobs_total
+        )
+    };
+    if let Some(dir) = local_state(&args.client, &args.state) {
+        return runtime()?.block_on(async move {
+            let scheduler = Scheduler::open(&dir, Default::default())
+                .await
+                .with_context(|| format!("opening the state directory {}", dir.display()))?;
+            let r = scheduler.retry(&args.study).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            scheduler.flush_tables().await;
+            print(&r);
+            if r.jobs_queued > 0 {
+                println!("run the study again (intervene run FILE --state {}) to train them", dir.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        });
+    }
+    let connection = args.client.connection()?;
+    runtime()?.block_on(async move {
+        let mut client = connection.client()?;
+        let r =
+            client.retry_study(pb::GetStudyRequest { study: args.study.clone() }).await.map_err(explain)?.into_inner();
+        print(&r);
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -16,9 +16,9 @@ use intervene_coordinator::datasets::Datasets;
 use intervene_coordinator::scheduler::{Options, Scheduler};
 use intervene_coordinator::service::auth::TokenCheck;
 use intervene_coordinator::service::server::{ServeConfig, TlsFiles, serve};
-use intervene_worker::agent::{self, AgentConfig, Connection, FakeTrainer, Trainer};
+use intervene_worker::agent::{self, AgentConfig, Connection, Trainer};
 
-pub use super::client::{CancelArgs, StatusArgs, SubmitArgs, cancel, status, submit};
+pub use super::client::{CancelArgs, RetryArgs, StatusArgs, SubmitArgs, cancel, retry, status, submit};
 pub use super::run::{RunArgs, run};
 
 /// How a client finds and authenticates to the coordinator.
@@ -26,7 +26,7 @@ pub use super::run::{RunArgs, run};
 pub struct ClientArgs {
     /// The coordinator, http://HOST:PORT or https://HOST:PORT.
     #[arg(long, env = "INTERVENE_COORDINATOR", value_name = "URL")]
-    pub coordinator: String,
+    pub coordinator: Option<String>,
     /// File holding the bearer token (otherwise INTERVENE_TOKEN is read).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
@@ -44,8 +44,11 @@ impl ClientArgs {
             Some(p) => Some(std::fs::read(p).with_context(|| format!("--tls-ca {}", p.display()))?),
             None => None,
         };
+        let Some(url) = self.coordinator.clone() else {
+            bail!("no coordinator: pass --coordinator URL (http://HOST:PORT) or set INTERVENE_COORDINATOR");
+        };
         Ok(Connection {
-            url: self.coordinator.clone(),
+            url,
             token: read_token(self.token_file.as_deref())?,
             tls_ca,
             tls_domain: self.tls_domain.clone(),
@@ -187,12 +190,15 @@ pub struct WorkerArgs {
     /// Data set cache and unacknowledged results.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Torch threads per worker (torch's default when unset).
+    /// Torch threads per job (torch's default when unset). A job's result
+    /// is bit-identical on CPU for a given thread count; the count is
+    /// recorded in the runs table (cpu_threads).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// TESTING ONLY: do not train; each job sleeps SECONDS while reporting
-    /// progress and returns a result derived from its id. For fleet fault
-    /// and load tests.
+    /// TESTING ONLY (builds with the fake-train feature): do not train; each
+    /// job sleeps SECONDS while reporting progress and returns a result
+    /// derived from its id. For fleet fault and load tests.
+    #[cfg(fake_train)]
     #[arg(long, hide = true, value_name = "SECONDS")]
     pub fake_train: Option<f64>,
     /// How long one Lease call waits for a job (ms).
@@ -254,13 +260,18 @@ pub fn default_cache_dir() -> PathBuf {
         .join("intervene/worker")
 }
 
-/// The trainer the workers use: the fake one only when asked for (tests).
+/// The trainer the workers use: every job in a child process of this
+/// binary (`intervene job-process`); in test builds, children that fake
+/// training when `fake_train` is given.
 pub fn trainer(fake_train: Option<f64>, threads: Option<usize>) -> anyhow::Result<Arc<dyn Trainer>> {
+    let program = std::env::current_exe().context("finding the intervene binary to run jobs with")?;
+    let mut t = intervene_worker::isolate::ProcessTrainer::new(program, threads);
     match fake_train {
-        Some(s) if s.is_finite() && s >= 0.0 => Ok(Arc::new(FakeTrainer { duration: Duration::from_secs_f64(s) })),
+        Some(s) if s.is_finite() && s >= 0.0 => t.fake_seconds = Some(s),
         Some(s) => bail!("--fake-train {s}: expected a number of seconds >= 0"),
-        None => agent::real_trainer(threads).map_err(|e| anyhow::anyhow!(e)),
+        None => {}
     }
+    Ok(Arc::new(t))
 }
 
 /// One agent config per device, named HOST/DEVICE unless named.
@@ -298,7 +309,11 @@ pub fn agent_configs(
 pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let connection = args.client.connection()?;
     let devices = devices(&args.device, args.gpus.as_deref())?;
-    let trainer = trainer(args.fake_train, args.threads)?;
+    #[cfg(fake_train)]
+    let fake = args.fake_train;
+    #[cfg(not(fake_train))]
+    let fake = None;
+    let trainer = trainer(fake, args.threads)?;
     let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
     let configs = agent_configs(
         &connection,

@@ -48,10 +48,12 @@ enum Command {
     Worker(fleet::WorkerArgs),
     /// Submit a study to a coordinator.
     Submit(fleet::SubmitArgs),
-    /// Progress of a study (or all studies) on a coordinator.
+    /// Progress of a study (or all studies) on a coordinator or in a state folder; --jobs per job.
     Status(fleet::StatusArgs),
     /// Cancel a study: drop queued jobs and stop running ones.
     Cancel(fleet::CancelArgs),
+    /// Queue a study's failed jobs again (same jobs, same seeds).
+    Retry(fleet::RetryArgs),
     /// Export a study's result tables.
     Export(analysis::ExportArgs),
     /// Run SQL over a study's runs, examples and curves tables.
@@ -60,6 +62,9 @@ enum Command {
     Effects(analysis::EffectsArgs),
     /// Write a Markdown and HTML report with plots.
     Report(analysis::ReportArgs),
+    /// Internal: trains one job for a worker (its child process).
+    #[command(hide = true)]
+    JobProcess,
 }
 
 pub fn main() -> ExitCode {
@@ -78,10 +83,12 @@ pub fn main() -> ExitCode {
         Command::Submit(a) => fleet::submit(a),
         Command::Status(a) => fleet::status(a),
         Command::Cancel(a) => fleet::cancel(a),
+        Command::Retry(a) => fleet::retry(a),
         Command::Export(a) => analysis::export(a),
         Command::Query(a) => analysis::query(a),
         Command::Effects(a) => analysis::effects(a),
         Command::Report(a) => analysis::report(a),
+        Command::JobProcess => Ok(ExitCode::from(intervene_worker::isolate::child::serve().clamp(0, 255) as u8)),
     };
     match result {
         Ok(code) => code,

@@ -27,36 +27,48 @@ use super::table::{Align, Table};
 pub struct RunArgs {
     /// The study file (TOML).
     pub file: PathBuf,
-    /// Local workers to run.
-    #[arg(long, default_value_t = 1)]
-    pub workers: usize,
+    /// Jobs to train at once, each in a process of its own (default: one
+    /// per CPU core).
+    #[arg(long)]
+    pub workers: Option<usize>,
     /// State directory: ledger, data sets, result tables.
     #[arg(long, default_value = ".intervene", value_name = "DIR")]
     pub state: PathBuf,
     /// Device of the workers: cpu or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Torch threads per worker (default: the cores divided among the workers).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    /// Torch threads per job. A job's result is bit-identical on CPU for a
+    /// given thread count, whatever runs beside it; the default of 1 keeps
+    /// results the same for any --workers.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
     /// Accept an edited study as its next version.
     #[arg(long)]
     pub new_version: bool,
     /// TESTING ONLY: fake training of SECONDS per job (see `intervene worker`).
+    #[cfg(fake_train)]
     #[arg(long, hide = true, value_name = "SECONDS")]
     pub fake_train: Option<f64>,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    if args.workers == 0 {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let workers = args.workers.unwrap_or(cores);
+    if workers == 0 {
         anyhow::bail!("--workers 0: at least one worker is needed");
+    }
+    if args.threads == 0 {
+        anyhow::bail!("--threads 0: at least one torch thread per job is needed");
     }
     let (_, plan) = super::plan::load_and_plan(&args.file)?;
     let request = submission(&args.file, args.new_version)?;
     let device = devices(&args.device, None)?;
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let threads = args.threads.or(Some((cores / args.workers).max(1)));
-    let trainer = trainer(args.fake_train, threads)?;
+    #[cfg(fake_train)]
+    let fake = args.fake_train;
+    #[cfg(not(fake_train))]
+    let fake = None;
+    let trainer = trainer(fake, Some(args.threads))?;
+    eprintln!("{workers} worker(s), {} torch thread(s) per job, each job in its own process", args.threads);
     // Local workers die with this process: a short lease lets a rerun take
     // over what an interrupted run left in flight without a long wait.
     let opts = scheduler_options(10_000, 2_000)?;
@@ -96,7 +108,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ));
 
         let connection = Connection { url, token, tls_ca: None, tls_domain: None };
-        let devices: Vec<String> = std::iter::repeat_n(device[0].clone(), args.workers).collect();
+        let devices: Vec<String> = std::iter::repeat_n(device[0].clone(), workers).collect();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
         for (i, mut cfg) in

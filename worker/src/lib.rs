@@ -12,7 +12,9 @@
 //! - [`job`]: [`run_job`], one job from pairs to a `JobResult`.
 //! - [`error`]: [`JobError`], what ends a job and whether to retry it.
 //!
-//! - [`agent`]: the gRPC pull loop; it calls [`run_job`] on a dedicated thread.
+//! - [`agent`]: the gRPC pull loop; it runs each job on a dedicated thread.
+//! - [`isolate`]: one OS process per job, so torch's global state is the
+//!   job's alone.
 
 pub mod agent;
 pub mod checkpoint;
@@ -20,6 +22,7 @@ pub mod decode;
 pub mod device;
 pub mod error;
 pub mod eval;
+pub mod isolate;
 pub mod job;
 pub mod model;
 pub mod train;

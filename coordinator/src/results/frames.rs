@@ -82,6 +82,8 @@ pub(super) fn runs_frame(recs: &[JobRecord]) -> PolarsResult<DataFrame> {
         rows.col("device", |_, r, _, _| ran_on(r).device.as_str()),
         rows.col("gpu_name", |_, r, _, _| ran_on(r).gpu_name.as_str()),
         rows.col("torch_version", |_, r, _, _| ran_on(r).torch_version.as_str()),
+        rows.col("cpu_threads", |_, r, _, _| ran_on(r).cpu_threads as i64),
+        rows.col("determinism", |_, r, _, _| ran_on(r).determinism.as_str()),
         rows.col("arch", |_, r, _, _| r.spec.model.arch().name()),
         rows.col("params", |_, r, _, _| metrics(r).trainable_params as i64),
         rows.col("finished_at_ms", |_, r, _, _| r.finished_at_ms),

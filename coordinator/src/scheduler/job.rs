@@ -1,8 +1,9 @@
 //! One job's life cycle as an explicit state machine.
 //!
 //! ```text
-//!            +------------------- expiry / retryable failure / release ---------+
-//!            v                     (failures < max_attempts; release is free)   |
+//!            +---- expiry / retryable failure / release / fleet failure ---------+
+//!            v      (failures < max_attempts; release and fleet failures are   |
+//!            |       free; every retry but a release waits a back-off first)  |
 //!   Queued --lease--> Leased --heartbeat--> Running --complete--> Completing --commit, rows written--> Succeeded
 //!     |                 |                     |                     |
 //!     |                 +---------+-----------+                     +--commit failed--> (back where it was)
@@ -107,6 +108,13 @@ pub struct Job {
     pub state: JobState,
     pub attempts_issued: u32,
     pub failures: u32,
+    /// Consecutive attempts ended by the fleet (data transfer, lost
+    /// connection) rather than the job; not attempts, but bounded so that a
+    /// fleet that can never serve the job does not loop forever. In memory
+    /// only: a coordinator restart starts the count again.
+    pub interruptions: u32,
+    /// Why the latest attempt ended without a result (`status --jobs`).
+    pub last_reason: Option<String>,
     /// Indices of the study's arms that include this job.
     pub arms: Vec<usize>,
 }
@@ -232,7 +240,12 @@ pub enum Ending {
     Retryable,
     Fatal,
     Released,
+    /// The fleet failed (data transfer, lost connection), not the job.
+    Unavailable,
 }
+
+/// Fleet failures in a row after which a job is failed anyway.
+pub const MAX_INTERRUPTIONS: u32 = 20;
 
 impl Ending {
     pub fn outcome(self) -> &'static str {
@@ -241,24 +254,56 @@ impl Ending {
             Ending::Retryable => "failed",
             Ending::Fatal => "fatal",
             Ending::Released => "released",
+            Ending::Unavailable => "unavailable",
         }
     }
+
+    /// Whether the ending uses one of the job's attempts.
+    pub fn counts(self) -> bool {
+        !matches!(self, Ending::Released | Ending::Unavailable)
+    }
+}
+
+/// How long a job waits before its next attempt after `ending`: none after
+/// a release (the job did nothing wrong and another worker may be idle),
+/// otherwise 1 s doubling with each failure or fleet failure, at most 60 s,
+/// so a retry does not hit the same fault milliseconds later.
+pub fn retry_delay(job: &Job, ending: Ending) -> std::time::Duration {
+    let n = match ending {
+        Ending::Released => return std::time::Duration::ZERO,
+        Ending::Unavailable => job.interruptions,
+        _ => job.failures,
+    };
+    std::time::Duration::from_secs(1u64 << n.saturating_sub(1).min(6)).min(std::time::Duration::from_secs(60))
 }
 
 /// Apply an attempt's ending: returns true when the job goes back to the
 /// queue. The caller checked that the attempt is the one in flight.
 pub fn end_attempt(job: &mut Job, ending: Ending, reason: &str, max_attempts: u32) -> bool {
     let cancel = job.state.lease().is_some_and(|l| l.cancel_requested);
-    if ending != Ending::Released {
+    if ending.counts() {
         job.failures += 1;
+    }
+    if ending != Ending::Released {
+        job.last_reason = Some(reason.to_string());
+    }
+    if ending == Ending::Unavailable {
+        job.interruptions += 1;
+    } else {
+        job.interruptions = 0;
     }
     job.state = if cancel {
         JobState::Cancelled
     } else if ending == Ending::Fatal {
         JobState::Failed { reason: reason.to_string(), fatal: true }
-    } else if ending != Ending::Released && job.failures >= max_attempts.max(1) {
+    } else if ending.counts() && job.failures >= max_attempts.max(1) {
         JobState::Failed {
             reason: format!("{reason} (attempt {} of at most {max_attempts})", job.failures),
+            fatal: false,
+        }
+    } else if ending == Ending::Unavailable && job.interruptions >= MAX_INTERRUPTIONS {
+        JobState::Failed {
+            reason: format!("{reason} (the fleet failed this job {MAX_INTERRUPTIONS} times in a row)"),
             fatal: false,
         }
     } else {
@@ -279,8 +324,40 @@ mod tests {
             state: JobState::Queued,
             attempts_issued: 0,
             failures: 0,
+            interruptions: 0,
+            last_reason: None,
             arms: vec![0],
         }
+    }
+
+    #[test]
+    fn fleet_failures_use_no_attempt_but_are_bounded_and_back_off() {
+        let mut j = job();
+        let now = Instant::now();
+        for n in 1..MAX_INTERRUPTIONS {
+            j.lease("w", now, Duration::from_secs(1));
+            assert!(end_attempt(&mut j, Ending::Unavailable, "data set transfer failed", 3));
+            assert_eq!(j.failures, 0, "a fleet failure is not an attempt");
+            assert_eq!(retry_delay(&j, Ending::Unavailable), Duration::from_secs((1u64 << (n - 1).min(6)).min(60)));
+        }
+        j.lease("w", now, Duration::from_secs(1));
+        assert!(!end_attempt(&mut j, Ending::Unavailable, "data set transfer failed", 3));
+        assert!(matches!(&j.state, JobState::Failed { reason, .. } if reason.contains("20 times in a row")));
+    }
+
+    #[test]
+    fn retries_wait_longer_after_each_failure_and_releases_not_at_all() {
+        let mut j = job();
+        let now = Instant::now();
+        j.lease("w", now, Duration::from_secs(1));
+        end_attempt(&mut j, Ending::Retryable, "crashed", 5);
+        assert_eq!(retry_delay(&j, Ending::Retryable), Duration::from_secs(1));
+        j.lease("w", now, Duration::from_secs(1));
+        end_attempt(&mut j, Ending::Expired, "lease expired", 5);
+        assert_eq!(retry_delay(&j, Ending::Expired), Duration::from_secs(2));
+        assert_eq!(retry_delay(&j, Ending::Released), Duration::ZERO);
+        // A job's own failure ends a run of fleet failures.
+        assert_eq!(j.interruptions, 0);
     }
 
     #[test]

@@ -18,9 +18,11 @@
 //! - [`state`]: the in-memory state.
 //! - [`recover`]: rebuilding the state from the ledger after a restart.
 //! - [`status`]: progress snapshots and ETAs.
-//! - [`studies`]: adding, resuming and cancelling study versions.
+//! - [`studies`]: adding, resuming, retrying and cancelling study versions.
+//! - [`local`]: the same views read from a state folder, no coordinator.
 
 pub mod job;
+pub mod local;
 pub mod recover;
 pub mod state;
 pub mod status;
@@ -40,7 +42,7 @@ use tokio::time::Instant;
 
 use crate::results::batch::{FinishedJob, TableWriter};
 use crate::store::{Write, Writer, now_ms};
-use job::{Ending, JobState, Refusal, end_attempt};
+use job::{Ending, JobState, Refusal, end_attempt, retry_delay};
 use state::{JobRef, State, WorkerRt};
 
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +99,8 @@ pub struct Scheduler {
     /// Queue only this study's jobs (`intervene run`): other studies in the
     /// ledger keep their queued jobs for a later run or a fleet.
     only_study: Option<String>,
+    /// The state folder's lock (`store::lock_state`), held while open.
+    _state_lock: Option<std::fs::File>,
 }
 
 impl Scheduler {
@@ -107,6 +111,7 @@ impl Scheduler {
         opts: Options,
         state_dir: &Path,
         only_study: Option<String>,
+        state_lock: Option<std::fs::File>,
     ) -> Arc<Scheduler> {
         let (changed, _) = watch::channel(0);
         let s = Arc::new(Scheduler {
@@ -118,6 +123,7 @@ impl Scheduler {
             opts,
             state_dir: state_dir.to_path_buf(),
             submissions: tokio::sync::Mutex::new(()),
+            _state_lock: state_lock,
             only_study,
         });
         let waiting = s.lock().queue.len();
@@ -183,6 +189,28 @@ impl Scheduler {
         self.queued.notify_one();
     }
 
+    /// Queue a retry once its back-off has passed (at once for none).
+    fn enqueue_after(&self, st: &mut State, r: JobRef, delay: Duration) {
+        if delay.is_zero() {
+            self.enqueue(st, r, true);
+        } else {
+            st.delayed.push(Reverse((Instant::now() + delay, r)));
+        }
+    }
+
+    /// Move every retry whose back-off has passed into the queue, first.
+    fn release_delayed(&self, st: &mut State, now: Instant) {
+        while let Some(Reverse((at, r))) = st.delayed.peek().copied() {
+            if at > now {
+                break;
+            }
+            st.delayed.pop();
+            if matches!(st.job(r).state, JobState::Queued) {
+                self.enqueue(st, r, true);
+            }
+        }
+    }
+
     // ------------------------------------------------------------ workers
 
     /// A new worker id for a worker announcing itself; durable before the
@@ -221,6 +249,7 @@ impl Scheduler {
         let mut st = self.lock();
         Self::seen(&mut st, worker_id)?;
         let now = Instant::now();
+        self.release_delayed(&mut st, now);
         while let Some(r) = st.queue.pop_front() {
             let ttl = self.opts.lease_ttl;
             let Some(attempt) = st.job_mut(r).lease(worker_id, now, ttl) else { continue };
@@ -298,6 +327,19 @@ impl Scheduler {
         let now = Instant::now();
         let ttl = self.opts.lease_ttl;
         let job = st.job_mut(r);
+        if Self::adopt(job, worker_id, attempt, now, ttl) {
+            tracing::info!(study, version, job_id, attempt, worker_id, "a worker came back with its attempt; adopted");
+            Self::push_deadline(&mut st, r, attempt, now + ttl);
+            self.ledger(Write::Lease {
+                study: study.to_string(),
+                version,
+                job_id: job_id.to_string(),
+                attempt,
+                worker_id: worker_id.to_string(),
+                at_ms: now_ms(),
+            })?;
+        }
+        let job = st.job_mut(r);
         let state_name = job.state.name();
         let issued = job.attempts_issued;
         let Some(lease) = job.current_lease(attempt) else {
@@ -335,6 +377,25 @@ impl Scheduler {
         })
     }
 
+    /// A heartbeat for an attempt the ledger never recorded (the lease was
+    /// handed out just before a coordinator crash, and recovery queued the
+    /// job with that attempt number burnt): if nobody has leased the job
+    /// since, the worker keeps it, so a restart costs no training.
+    fn adopt(job: &mut job::Job, worker_id: &str, attempt: u32, now: Instant, ttl: Duration) -> bool {
+        if !(matches!(job.state, JobState::Queued) && attempt > 0 && attempt == job.attempts_issued) {
+            return false;
+        }
+        job.state = JobState::Leased(job::Lease {
+            attempt,
+            worker_id: worker_id.to_string(),
+            deadline: now + ttl,
+            leased_at: now,
+            progress: None,
+            cancel_requested: false,
+        });
+        true
+    }
+
     /// An attempt ended without a result.
     pub fn fail(
         &self,
@@ -366,6 +427,7 @@ impl Scheduler {
             });
         }
         let requeued = end_attempt(job, ending, reason, max_attempts);
+        let delay = retry_delay(job, ending);
         let (state, failures, fatal) =
             (job.state.name(), job.failures, matches!(job.state, JobState::Failed { fatal: true, .. }));
         tracing::info!(
@@ -392,9 +454,9 @@ impl Scheduler {
             fatal,
         })?;
         if requeued {
-            // Retries go first, so a study's stragglers do not wait behind a
-            // long queue.
-            self.enqueue(&mut st, r, true);
+            // Retries go first (after their back-off), so a study's
+            // stragglers do not wait behind a long queue.
+            self.enqueue_after(&mut st, r, delay);
         }
         drop(st);
         self.bump();
@@ -404,7 +466,8 @@ impl Scheduler {
         })
     }
 
-    /// Expire every lease whose deadline has passed; returns how many.
+    /// Expire every lease whose deadline has passed, and queue the retries
+    /// whose back-off is over; returns how many leases expired.
     pub fn expire_due(&self) -> usize {
         let now = Instant::now();
         let mut st = self.lock();
@@ -426,6 +489,7 @@ impl Scheduler {
             let worker = lease.worker_id.clone();
             let reason = format!("lease expired: no heartbeat from worker {worker}");
             let requeued = end_attempt(job, Ending::Expired, &reason, max_attempts);
+            let delay = retry_delay(job, Ending::Expired);
             let (state, failures, job_id) = (job.state.name(), job.failures, job.id.clone());
             tracing::warn!(%study, version, %job_id, attempt, %worker, state, "lease expired");
             let write = Write::AttemptEnded {
@@ -444,10 +508,11 @@ impl Scheduler {
                 tracing::error!(error = %e, "cannot record an expired lease");
             }
             if requeued {
-                self.enqueue(&mut st, r, true);
+                self.enqueue_after(&mut st, r, delay);
             }
             expired += 1;
         }
+        self.release_delayed(&mut st, now);
         drop(st);
         if expired > 0 {
             self.bump();

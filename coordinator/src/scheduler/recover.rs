@@ -72,6 +72,7 @@ pub fn rebuild(
             })?;
             job.attempts_issued = lj.attempts_issued;
             job.failures = lj.failures;
+            job.last_reason = lj.last_reason.clone();
             job.state = match (lj.state.as_str(), lj.in_flight.clone()) {
                 ("succeeded", _) => JobState::Succeeded { attempt: lj.result.as_ref().map_or(0, |r| r.attempt) },
                 ("failed", _) => JobState::Failed { reason: lj.reason.clone().unwrap_or_default(), fatal: lj.fatal },
@@ -247,6 +248,7 @@ impl super::Scheduler {
         opts: super::Options,
         only: Option<String>,
     ) -> Result<Arc<super::Scheduler>, StoreError> {
+        let lock = crate::store::lock_state(state_dir)?;
         let dir = state_dir.to_path_buf();
         let ttl = opts.lease_ttl;
         let keep = only.clone();
@@ -276,6 +278,6 @@ impl super::Scheduler {
         }
         let tables = TableWriter::start(writer.clone(), next_batch)
             .map_err(|source| StoreError::Io { path: state_dir.to_path_buf(), source })?;
-        Ok(super::Scheduler::new(state, writer, tables, opts, state_dir, only))
+        Ok(super::Scheduler::new(state, writer, tables, opts, state_dir, only, Some(lock)))
     }
 }

@@ -29,6 +29,9 @@ pub struct State {
     /// Lease deadlines, earliest first; an entry is stale when its job's
     /// lease has moved on (renewed, ended).
     pub deadlines: BinaryHeap<Reverse<(Instant, JobRef, u32)>>,
+    /// Jobs waiting out a retry back-off (state Queued, not yet in `queue`),
+    /// by when they may be leased again.
+    pub delayed: BinaryHeap<Reverse<(Instant, JobRef)>>,
     pub workers: HashMap<String, WorkerRt>,
 }
 
@@ -76,6 +79,8 @@ impl StudyRt {
                 state: JobState::Queued,
                 attempts_issued: 0,
                 failures: 0,
+                interruptions: 0,
+                last_reason: None,
                 arms: j.arms.iter().filter_map(|a| arm_index.get(a.as_str()).copied()).collect(),
             })
             .collect();

@@ -22,8 +22,15 @@ use super::{Result, SchedError, Scheduler};
 impl Scheduler {
     pub fn status(&self, study: &str) -> Result<pb::StudyStatus> {
         let st = self.lock();
-        let slot = st.find_study(study).ok_or_else(|| SchedError::NotFound(format!("study: no study `{study}`")))?;
+        let slot = find(&st, study)?;
         Ok(snapshot(&st, slot, self.opts.lease_ttl, &self.state_dir))
+    }
+
+    /// Every job of a study version (`intervene status STUDY --jobs`).
+    pub fn jobs(&self, study: &str) -> Result<pb::ListJobsResponse> {
+        let st = self.lock();
+        let slot = find(&st, study)?;
+        Ok(jobs_view(&st, slot))
     }
 
     /// Every study version, in submission order.
@@ -39,13 +46,65 @@ impl Scheduler {
     }
 }
 
+/// The slot of `study` (NAME or NAME@VERSION), or an error naming the
+/// versions that exist.
+pub(super) fn find(st: &State, study: &str) -> Result<usize> {
+    if let Some(slot) = st.find_study(study) {
+        return Ok(slot);
+    }
+    let name = study.rsplit_once('@').map_or(study, |(n, _)| n);
+    let versions: Vec<String> =
+        st.studies.iter().filter(|s| s.name == name).map(|s| format!("{}@{}", s.name, s.version)).collect();
+    let known = if versions.is_empty() {
+        let names: std::collections::BTreeSet<&str> = st.studies.iter().map(|s| s.name.as_str()).collect();
+        if names.is_empty() {
+            "there are no studies".to_string()
+        } else {
+            format!("known studies: {}", names.into_iter().collect::<Vec<_>>().join(", "))
+        }
+    } else {
+        format!("versions: {}", versions.join(", "))
+    };
+    Err(SchedError::NotFound(format!("study: no study `{study}` ({known})")))
+}
+
+/// One row per job of `slot`, in plan order.
+pub(super) fn jobs_view(st: &State, slot: usize) -> pb::ListJobsResponse {
+    let s = &st.studies[slot];
+    let jobs = s
+        .plan
+        .jobs
+        .iter()
+        .zip(&s.jobs)
+        .map(|(planned, job)| {
+            let (state, reason) = match &job.state {
+                JobState::Failed { reason, .. } => ("failed", Some(reason.clone())),
+                other => (other.name(), job.last_reason.clone()),
+            };
+            pb::JobStatus {
+                job_id: job.id.clone(),
+                arms: planned.arms.clone(),
+                seed: planned.spec.seed,
+                state: if state == "leased" { "running".into() } else { state.into() },
+                attempts: job.attempts_issued,
+                failures: job.failures,
+                last_reason: reason.unwrap_or_default(),
+                worker: job.state.lease().map_or_else(String::new, |l| {
+                    st.workers.get(&l.worker_id).map_or_else(|| l.worker_id.clone(), |w| w.name.clone())
+                }),
+            }
+        })
+        .collect();
+    pb::ListJobsResponse { study: s.name.clone(), version: s.version, jobs }
+}
+
 /// Workers heard from recently: the fleet's parallelism for the ETA.
 fn live_workers(st: &State, ttl: Duration) -> usize {
     let now = Instant::now();
     st.workers.values().filter(|w| w.last_seen.is_some_and(|t| now.duration_since(t) < ttl * 2)).count()
 }
 
-fn snapshot(st: &State, slot: usize, ttl: Duration, state_dir: &std::path::Path) -> pb::StudyStatus {
+pub(super) fn snapshot(st: &State, slot: usize, ttl: Duration, state_dir: &std::path::Path) -> pb::StudyStatus {
     let s = &st.studies[slot];
     let now = Instant::now();
     let mean = (s.done_count > 0).then(|| s.done_seconds / s.done_count as f64);

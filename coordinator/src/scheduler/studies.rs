@@ -255,16 +255,25 @@ impl Scheduler {
     }
 
     async fn resume(self: &Arc<Self>, slot: usize) -> Result<pb::SubmitStudyResponse> {
+        // A fatal failure would fail the same way again: a resubmission
+        // leaves it; `intervene retry` asks for it explicitly.
+        self.requeue(slot, |state| matches!(state, JobState::Cancelled | JobState::Failed { fatal: false, .. })).await
+    }
+
+    /// `intervene retry`: every failed job of the study (fatal ones too)
+    /// queued again with its attempts counted from zero; same job, same seed.
+    pub async fn retry(self: &Arc<Self>, study: &str) -> Result<pb::SubmitStudyResponse> {
+        let slot = super::status::find(&self.lock(), study)?;
+        self.requeue(slot, |state| matches!(state, JobState::Failed { .. })).await
+    }
+
+    /// Queue again the jobs of `slot` whose state `pick` selects.
+    async fn requeue(self: &Arc<Self>, slot: usize, pick: fn(&JobState) -> bool) -> Result<pb::SubmitStudyResponse> {
         let (name, version, requeue) = {
             let st = self.lock();
             let s = &st.studies[slot];
-            let requeue: Vec<usize> = s
-                .jobs
-                .iter()
-                .enumerate()
-                .filter(|(_, j)| matches!(j.state, JobState::Cancelled | JobState::Failed { fatal: false, .. }))
-                .map(|(i, _)| i)
-                .collect();
+            let requeue: Vec<usize> =
+                s.jobs.iter().enumerate().filter(|(_, j)| pick(&j.state)).map(|(i, _)| i).collect();
             (s.name.clone(), s.version, requeue)
         };
         let ids: Vec<String> = {
@@ -286,9 +295,10 @@ impl Scheduler {
             let mut queued = 0;
             for &j in &requeue {
                 let job = &mut st.studies[slot].jobs[j];
-                if matches!(job.state, JobState::Cancelled | JobState::Failed { fatal: false, .. }) {
+                if pick(&job.state) {
                     job.state = JobState::Queued;
                     job.failures = 0;
+                    job.interruptions = 0;
                     queued += 1;
                     self.enqueue(&mut st, (slot, j), false);
                 }
@@ -313,8 +323,7 @@ impl Scheduler {
     pub async fn cancel(&self, study: &str) -> Result<pb::CancelStudyResponse> {
         let (name, version, dropped, stopping) = {
             let mut st = self.lock();
-            let slot =
-                st.find_study(study).ok_or_else(|| SchedError::NotFound(format!("study: no study `{study}`")))?;
+            let slot = super::status::find(&st, study)?;
             let s = &mut st.studies[slot];
             s.cancelled = true;
             let mut dropped = Vec::new();

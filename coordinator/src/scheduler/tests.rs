@@ -115,6 +115,9 @@ async fn an_expired_lease_is_retried_with_the_same_seed_until_max_attempts() {
     advance(Duration::from_millis(20)).await;
     assert_eq!(s.expire_due(), 1);
 
+    // A retry waits out its back-off (1 s after the first failure).
+    assert!(s.lease(&w, Duration::ZERO).await.unwrap().is_none(), "not before the back-off");
+    advance(Duration::from_secs(1)).await;
     let second = lease(&s, &w).await;
     assert_eq!((second.job_id.as_str(), second.attempt), (first.job_id.as_str(), 2));
     assert_eq!(second.spec_json, first.spec_json, "a retry runs the same specification, seed included");
@@ -154,6 +157,7 @@ async fn complete_is_idempotent_and_superseded_results_are_refused() {
     let a1 = lease(&s, &w1).await;
     advance(TTL + Duration::from_millis(1)).await;
     s.expire_due();
+    advance(Duration::from_secs(1)).await;
     let a2 = lease(&s, &w2).await;
     assert_eq!(a2.attempt, 2);
 
@@ -185,6 +189,7 @@ async fn failures_release_retry_and_fatal() {
     let a = lease(&s, &w).await;
     let r = s.fail(&w, "fail", 1, &a.job_id, 2, Ending::Retryable, "out of memory").unwrap();
     assert!(r.requeued, "a release does not count towards max_attempts");
+    advance(Duration::from_secs(1)).await;
     let a = lease(&s, &w).await;
     let r = s.fail(&w, "fail", 1, &a.job_id, 3, Ending::Fatal, "diverged").unwrap();
     assert!(!r.requeued);
@@ -347,4 +352,70 @@ async fn a_restart_rewrites_what_a_crash_left_unwritten_and_nothing_twice() {
     assert_eq!(s.status("bt").unwrap().jobs_succeeded, 3);
     assert_eq!(table_jobs(&results.join("runs")).len(), 3);
     assert!(results.join("runs/batch-00000002.parquet").exists());
+}
+
+#[tokio::test(start_paused = true)]
+async fn fleet_failures_use_no_attempt_and_retry_requeues_failed_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path()).await;
+    s.submit(new_study(&study_toml("fl", &[1], 1, 16), "a"), false).await.unwrap();
+    let w = worker(&s, "w").await;
+    // max_attempts = 1: a data transfer failure must not fail the job.
+    let a = lease(&s, &w).await;
+    let r = s.fail(&w, "fl", 1, &a.job_id, a.attempt, Ending::Unavailable, "data set transfer failed").unwrap();
+    assert!(r.requeued, "{r:?}");
+    advance(Duration::from_secs(1)).await;
+    let a = lease(&s, &w).await;
+    s.fail(&w, "fl", 1, &a.job_id, a.attempt, Ending::Retryable, "crashed").unwrap();
+    let jobs = s.jobs("fl").unwrap().jobs;
+    assert_eq!((jobs[0].state.as_str(), jobs[0].attempts, jobs[0].failures), ("failed", 2, 1));
+    assert!(jobs[0].last_reason.contains("crashed"), "{:?}", jobs[0]);
+    assert!(s.lease(&w, Duration::ZERO).await.unwrap().is_none());
+
+    let r = s.retry("fl").await.unwrap();
+    assert_eq!(r.jobs_queued, 1);
+    let a = lease(&s, &w).await;
+    assert_eq!(a.attempt, 3, "attempt numbers are never reused");
+    assert!(s.complete(&w, "fl", 1, &a.job_id, 3, result(4.0)).await.unwrap().accepted);
+    let e = s.retry("fl@7").await.unwrap_err();
+    assert!(e.to_string().contains("no study `fl@7` (versions: fl@1)"), "{e}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_worker_whose_lease_the_crash_lost_keeps_its_job_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (w, job) = {
+        let s = open(dir.path()).await;
+        s.submit(new_study(&study_toml("lost", &[1], 3, 16), "a"), false).await.unwrap();
+        let w = worker(&s, "w").await;
+        let a = lease(&s, &w).await;
+        s.writer().commit(vec![]).await.unwrap();
+        (w, a.job_id)
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    // As if the crash came before the lease reached the ledger.
+    let ledger = rusqlite::Connection::open(dir.path().join("ledger.sqlite")).unwrap();
+    ledger.execute("DELETE FROM attempts", []).unwrap();
+    ledger.execute("UPDATE jobs SET state = 'queued', attempts_issued = 0", []).unwrap();
+    drop(ledger);
+
+    let s = open(dir.path()).await;
+    assert_eq!(s.status("lost").unwrap().jobs_queued, 1);
+    // Recovery burnt attempt 1; the worker still trains it and says so.
+    let hb = s.heartbeat(&w, "lost", 1, &job, 1, None).unwrap();
+    assert!(!hb.cancel, "{}", hb.reason);
+    assert_eq!(s.status("lost").unwrap().jobs_running, 1);
+    assert!(s.lease(&w, Duration::ZERO).await.unwrap().is_none(), "the adopted job is not handed out again");
+    assert!(s.complete(&w, "lost", 1, &job, 1, result(2.0)).await.unwrap().accepted);
+    assert_eq!(s.jobs("lost").unwrap().jobs[0].failures, 0);
+}
+
+#[tokio::test]
+async fn one_scheduler_at_a_time_per_state_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path()).await;
+    let Err(e) = Scheduler::open(dir.path(), opts()).await else { panic!("a second scheduler opened the folder") };
+    assert!(e.to_string().contains("in use by another coordinator"), "{e}");
+    assert!(e.to_string().contains(&format!("pid {}", std::process::id())), "{e}");
+    drop(s);
 }

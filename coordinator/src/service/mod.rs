@@ -108,6 +108,7 @@ impl Coordinator for CoordinatorService {
         let ending = match validate::failure_kind(r.kind)? {
             pb::FailureKind::Retryable => Ending::Retryable,
             pb::FailureKind::Fatal => Ending::Fatal,
+            pb::FailureKind::Unavailable => Ending::Unavailable,
             _ => Ending::Released,
         };
         let resp = self
@@ -180,6 +181,21 @@ impl Coordinator for CoordinatorService {
         let r = req.into_inner();
         validate::study_ref(&r.study)?;
         Ok(Response::new(self.scheduler.status(&r.study).map_err(status_of)?))
+    }
+
+    async fn list_jobs(&self, req: Request<pb::GetStudyRequest>) -> Result<Response<pb::ListJobsResponse>, Status> {
+        let r = req.into_inner();
+        validate::study_ref(&r.study)?;
+        Ok(Response::new(self.scheduler.jobs(&r.study).map_err(status_of)?))
+    }
+
+    async fn retry_study(
+        &self,
+        req: Request<pb::GetStudyRequest>,
+    ) -> Result<Response<pb::SubmitStudyResponse>, Status> {
+        let r = req.into_inner();
+        validate::study_ref(&r.study)?;
+        Ok(Response::new(self.scheduler.retry(&r.study).await.map_err(status_of)?))
     }
 
     async fn list_studies(

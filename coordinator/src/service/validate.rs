@@ -133,6 +133,7 @@ pub fn capabilities(c: Option<&pb::Capabilities>) -> Result<(), Status> {
         ("capabilities.torch_version", &c.torch_version),
         ("capabilities.cuda_version", &c.cuda_version),
         ("capabilities.intervene_version", &c.intervene_version),
+        ("capabilities.determinism", &c.determinism),
     ] {
         text(field, value, false)?;
     }
@@ -152,9 +153,10 @@ pub fn progress(p: Option<&pb::Progress>) -> Result<(), Status> {
 
 pub fn failure_kind(value: i32) -> Result<pb::FailureKind, Status> {
     match pb::FailureKind::try_from(value) {
-        Ok(pb::FailureKind::Unspecified) | Err(_) => {
-            Err(invalid("kind", format!("{value} is not a failure kind (1 retryable, 2 fatal, 3 released)")))
-        }
+        Ok(pb::FailureKind::Unspecified) | Err(_) => Err(invalid(
+            "kind",
+            format!("{value} is not a failure kind (1 retryable, 2 fatal, 3 released, 4 unavailable)"),
+        )),
         Ok(k) => Ok(k),
     }
 }

@@ -42,6 +42,8 @@ pub struct LoadedJob {
     pub attempts_issued: u32,
     pub failures: u32,
     pub reason: Option<String>,
+    /// Why the latest attempt that ended without a result ended.
+    pub last_reason: Option<String>,
     pub fatal: bool,
     /// The attempt in flight when the ledger was last written (state leased
     /// or running).
@@ -115,6 +117,13 @@ pub fn load(conn: &Connection, path: &Path) -> Result<Snapshot> {
              ORDER BY attempt DESC LIMIT 1",
         )
         .map_err(sql)?;
+    let mut reason_stmt = conn
+        .prepare(
+            "SELECT reason FROM attempts
+             WHERE study = ?1 AND version = ?2 AND job_id = ?3 AND reason IS NOT NULL AND outcome NOT IN ('succeeded', 'released')
+             ORDER BY attempt DESC LIMIT 1",
+        )
+        .map_err(sql)?;
     let mut result_stmt = conn
         .prepare(
             "SELECT job_id, attempt, worker_id, finished_at_ms, has_attention, table_batch FROM results
@@ -152,6 +161,7 @@ pub fn load(conn: &Connection, path: &Path) -> Result<Snapshot> {
                     attempts_issued: r.get(2)?,
                     failures: r.get(3)?,
                     reason: r.get(4)?,
+                    last_reason: None,
                     fatal: r.get::<_, i64>(5)? != 0,
                     in_flight: None,
                     result: None,
@@ -160,6 +170,12 @@ pub fn load(conn: &Connection, path: &Path) -> Result<Snapshot> {
             .map_err(sql)?;
         for row in rows {
             let mut job = row.map_err(sql)?;
+            if job.attempts_issued > 0 {
+                job.last_reason = reason_stmt
+                    .query_row(params![study.name, study.version, job.job_id], |r| r.get(0))
+                    .optional()
+                    .map_err(sql)?;
+            }
             if job.state == "leased" || job.state == "running" {
                 job.in_flight = attempt_stmt
                     .query_row(params![study.name, study.version, job.job_id], |r| {

@@ -32,6 +32,43 @@ pub enum StoreError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("the ledger writer has stopped: {0}")]
     WriterGone(String),
+    /// The state folder cannot be used as asked (no ledger, in use).
+    #[error("{path}: {message}")]
+    State { path: PathBuf, message: String },
+}
+
+/// The lock a coordinator (or `intervene run`) holds on its state folder
+/// while it has it open: two schedulers on one ledger would each believe
+/// they own every lease. The operating system drops it when the process
+/// dies, so a crash never leaves a folder locked.
+pub fn lock_state(state_dir: &Path) -> Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    std::fs::create_dir_all(state_dir).map_err(|source| StoreError::Io { path: state_dir.to_path_buf(), source })?;
+    let path = state_dir.join("coordinator.lock");
+    let io = |source| StoreError::Io { path: path.clone(), source };
+    let mut file =
+        std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            return Err(StoreError::State {
+                path: state_dir.to_path_buf(),
+                message: format!(
+                    "in use by another coordinator or `intervene run`{}; one process at a time may use a state \
+                     folder (ask that coordinator with --coordinator URL, or wait for the run to end)",
+                    if holder.is_empty() { String::new() } else { format!(" (pid {holder})") }
+                ),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    file.set_len(0).map_err(io)?;
+    file.rewind().map_err(io)?;
+    write!(file, "{}", std::process::id()).map_err(io)?;
+    Ok(file)
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

@@ -1,6 +1,14 @@
 //! The local data set cache: `<cache>/<sha256>.parquet`, fetched from the
 //! coordinator by content hash (no shared filesystem), resumed from where a
 //! broken transfer stopped, and verified against its hash before use.
+//!
+//! Any number of worker processes may share one cache folder (one worker
+//! per GPU, or several `intervene worker` on a machine): a download holds an
+//! exclusive lock on `.<hash>.lock`, so one process fetches while the others
+//! wait and then find the finished file; the partial file is the lock
+//! holder's alone and becomes the cached file by an atomic rename. The
+//! operating system drops the lock of a process that dies, and the next
+//! holder resumes its partial file.
 
 use std::path::{Path, PathBuf};
 
@@ -23,12 +31,10 @@ pub enum CacheError {
 
 pub struct DatasetCache {
     dir: PathBuf,
-    /// Distinguishes this agent's partial downloads from others sharing the
-    /// folder (one agent per GPU).
-    tag: String,
 }
 
-/// Transfer attempts (each resuming the previous) before giving up on a job.
+/// Transfer attempts (each resuming the previous, or starting again after a
+/// corrupt file) before the job is handed back to the coordinator.
 const MAX_TRIES: usize = 8;
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> CacheError + '_ {
@@ -36,9 +42,24 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> CacheError + '_ {
 }
 
 impl DatasetCache {
-    pub fn new(dir: PathBuf, tag: &str) -> DatasetCache {
-        let tag = tag.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-        DatasetCache { dir, tag }
+    pub fn new(dir: PathBuf) -> DatasetCache {
+        DatasetCache { dir }
+    }
+
+    /// Waits for the exclusive download lock of `hash` (held until dropped).
+    async fn lock(&self, hash: &str) -> Result<std::fs::File, CacheError> {
+        let path = self.dir.join(format!(".{hash}.lock"));
+        tokio::task::spawn_blocking(move || {
+            let file =
+                std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io(&path))?;
+            file.lock().map_err(io(&path))?;
+            Ok(file)
+        })
+        .await
+        .map_err(|e| CacheError::Bad {
+            hash: hash.to_string(),
+            message: format!("waiting for the download lock: {e}"),
+        })?
     }
 
     pub fn path(&self, hash: &str) -> PathBuf {
@@ -56,35 +77,48 @@ impl DatasetCache {
             return Ok(target);
         }
         tokio::fs::create_dir_all(&self.dir).await.map_err(io(&self.dir))?;
-        let part = self.dir.join(format!(".{hash}.{}.part", self.tag));
+        let _lock = self.lock(hash).await?;
+        if target.is_file() {
+            // Another process fetched it while this one waited.
+            return Ok(target);
+        }
+        let part = self.dir.join(format!(".{hash}.part"));
         let mut backoff = Backoff::new(std::time::Duration::from_secs(5));
         let mut tries = 0;
         loop {
             tries += 1;
-            match self.transfer(client, hash, &part).await {
-                Ok(total) => {
-                    if expected_bytes > 0 && total != expected_bytes {
-                        let _ = tokio::fs::remove_file(&part).await;
-                        return Err(bad(format!("{total} bytes received, the assignment said {expected_bytes}")));
-                    }
-                    break;
+            let last = tries >= MAX_TRIES;
+            let problem = match self.transfer(client, hash, &part).await {
+                Ok(total) if expected_bytes > 0 && total != expected_bytes => {
+                    format!("{total} bytes received, the assignment said {expected_bytes}")
                 }
-                Err(CacheError::Fetch { status, .. }) if is_transient(&status) && tries < MAX_TRIES => {
+                Ok(_) => {
+                    let digest = {
+                        let part = part.clone();
+                        tokio::task::spawn_blocking(move || sha256_file(&part))
+                            .await
+                            .map_err(|e| bad(format!("hashing: {e}")))??
+                    };
+                    if digest == hash {
+                        break;
+                    }
+                    format!("the received file hashes to {digest}")
+                }
+                Err(CacheError::Fetch { status, .. }) if is_transient(&status) && !last => {
                     tracing::warn!(hash, error = %status, "data set transfer interrupted; resuming");
                     tokio::time::sleep(backoff.delay()).await;
+                    continue;
                 }
+                Err(CacheError::Bad { message, .. }) => message,
                 Err(e) => return Err(e),
-            }
-        }
-        let digest = {
-            let part = part.clone();
-            tokio::task::spawn_blocking(move || sha256_file(&part))
-                .await
-                .map_err(|e| bad(format!("hashing: {e}")))??
-        };
-        if digest != hash {
+            };
+            // A corrupt or short file is thrown away and fetched again whole.
             let _ = tokio::fs::remove_file(&part).await;
-            return Err(bad(format!("the received file hashes to {digest}; discarded")));
+            if last {
+                return Err(bad(format!("{problem}; discarded, {tries} tries")));
+            }
+            tracing::warn!(hash, problem, "data set transfer corrupt; discarded, fetching again");
+            tokio::time::sleep(backoff.delay()).await;
         }
         tokio::fs::rename(&part, &target).await.map_err(io(&target))?;
         tracing::info!(hash, path = %target.display(), "data set cached");

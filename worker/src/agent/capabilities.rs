@@ -27,6 +27,8 @@ pub fn detect(device: &str) -> pb::Capabilities {
         cuda_version,
         cpu_threads: std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
         intervene_version: env!("CARGO_PKG_VERSION").to_string(),
+        // Filled in by each job process (see isolate::determinism).
+        determinism: String::new(),
     }
 }
 

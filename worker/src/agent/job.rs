@@ -37,19 +37,42 @@ impl Agent {
                 return self.report_failure(&a, &err).await;
             }
         };
+        // The transfer can take longer than a lease: heartbeats keep the
+        // lease while it runs. A transfer that fails is the fleet's failure,
+        // not the job's: reported as unavailable, it uses no attempt.
         let dataset = {
             let mut client = self.client.clone();
+            let fetch = self.cache.ensure(&mut client, &a.dataset_hash, a.dataset_bytes);
+            tokio::pin!(fetch);
+            let preparing = Mutex::new(Some(pb::Progress {
+                phase: pb::Phase::Preparing as i32,
+                valid_loss: f64::NAN,
+                ..Default::default()
+            }));
+            let mut tick = tokio::time::interval(self.heartbeat);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut shutdown = self.shutdown.clone();
-            tokio::select! {
-                r = self.cache.ensure(&mut client, &a.dataset_hash, a.dataset_bytes) => r,
-                _ = stopped(&mut shutdown) => {
-                    return self.report_failure(&a, &TrainError::cancelled()).await;
+            loop {
+                tokio::select! {
+                    r = &mut fetch => break Ok(r),
+                    _ = tick.tick() => {
+                        if let Some(s) = self.heartbeat_once(&a, &preparing).await? {
+                            break Err(Some(s));
+                        }
+                    }
+                    _ = stopped(&mut shutdown) => break Err(None),
                 }
             }
         };
         let dataset = match dataset {
-            Ok(p) => p,
-            Err(e) => return self.report_failure(&a, &TrainError::retryable(e.to_string())).await,
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => return self.report_failure(&a, &TrainError::unavailable(e.to_string())).await,
+            Err(Some(Stop::Superseded(reason))) => {
+                tracing::info!(job = %a.job_id, attempt = a.attempt, %reason, "attempt superseded while fetching its data; dropped");
+                return Ok(());
+            }
+            // Cancelled by the coordinator, or this agent is stopping.
+            Err(_) => return self.report_failure(&a, &TrainError::cancelled()).await,
         };
 
         let cancel = Arc::new(AtomicBool::new(false));
@@ -115,7 +138,7 @@ impl Agent {
                     worker_id: self.worker_id.clone(),
                     job_id: a.job_id.clone(),
                     attempt: a.attempt,
-                    result: Some(pb::JobResult { ran_on: Some(self.capabilities.clone()), ..result }),
+                    result: Some(self.with_capabilities(result)),
                     study: a.study.clone(),
                     study_version: a.study_version,
                 };
@@ -129,9 +152,23 @@ impl Agent {
         }
     }
 
+    /// The result as the coordinator records it: the worker's capabilities,
+    /// with what the job process itself reported about how it ran (its
+    /// thread count and determinism).
+    fn with_capabilities(&self, mut result: pb::JobResult) -> pb::JobResult {
+        let job = result.ran_on.take().unwrap_or_default();
+        let mut ran_on = self.capabilities.clone();
+        if job.cpu_threads > 0 {
+            ran_on.cpu_threads = job.cpu_threads;
+        }
+        ran_on.determinism = job.determinism;
+        result.ran_on = Some(ran_on);
+        result
+    }
+
     /// One heartbeat; Some when the coordinator wants the attempt stopped.
     async fn heartbeat_once(
-        &mut self,
+        &self,
         a: &pb::JobAssignment,
         latest: &Mutex<Option<pb::Progress>>,
     ) -> Result<Option<Stop>, AgentError> {
@@ -144,7 +181,7 @@ impl Agent {
             study: a.study.clone(),
             study_version: a.study_version,
         };
-        match self.client.heartbeat(req).await {
+        match self.client.clone().heartbeat(req).await {
             Ok(r) => {
                 let r = r.into_inner();
                 Ok(r.cancel.then(|| {
@@ -168,9 +205,10 @@ impl Agent {
             FailureKind::Retryable => pb::FailureKind::Retryable,
             FailureKind::Fatal => pb::FailureKind::Fatal,
             FailureKind::Cancelled => pb::FailureKind::Released,
+            FailureKind::Unavailable => pb::FailureKind::Unavailable,
         };
         match kind {
-            pb::FailureKind::Released => self.summary.released += 1,
+            pb::FailureKind::Released | pb::FailureKind::Unavailable => self.summary.released += 1,
             _ => self.summary.failed += 1,
         }
         tracing::warn!(job = %a.job_id, attempt = a.attempt, kind = ?kind, reason = %e.message, "job ended without a result");

@@ -14,8 +14,9 @@
 //! Fail(RELEASED), so the job runs again elsewhere without counting as a
 //! failure.
 //!
-//! - [`trainer`]: the [`Trainer`] trait, and [`FakeTrainer`] for fleet tests.
-//! - [`real`]: the libtorch trainer, [`crate::run_job`].
+//! - [`trainer`]: the [`Trainer`] trait, and `FakeTrainer` for fleet tests.
+//! - [`real`]: the libtorch trainer, [`crate::run_job`]; the fleet runs it
+//!   in a process per job ([`crate::isolate::ProcessTrainer`]).
 //! - [`client`]: connection, TLS, token, back-off.
 //! - [`cache`]: data sets by content hash.
 //! - [`pending`]: unacknowledged results on disk.
@@ -39,7 +40,9 @@ use tokio::sync::watch;
 use tonic::Code;
 
 pub use client::Connection;
-pub use trainer::{FailureKind, FakeTrainer, TrainError, Trainer};
+pub use trainer::{FailureKind, TrainError, Trainer};
+#[cfg(feature = "fake-train")]
+pub use trainer::{FakeTrainer, fake_bleu};
 
 use cache::DatasetCache;
 use client::{Backoff, Client, is_transient};
@@ -74,10 +77,11 @@ pub enum AgentError {
     Local(String),
 }
 
-/// The trainer that trains and evaluates for real, on libtorch, with
-/// `threads` torch threads per job (torch's default when `None`).
-pub fn real_trainer(threads: Option<usize>) -> Result<Arc<dyn Trainer>, String> {
-    Ok(Arc::new(real::RealTrainer::new(threads)))
+/// The trainer the fleet uses: every job in a process of its own (the
+/// `intervene` binary at `program`), with `threads` torch threads (torch's
+/// default when `None`).
+pub fn process_trainer(program: PathBuf, threads: Option<usize>) -> Arc<dyn Trainer> {
+    Arc::new(crate::isolate::ProcessTrainer::new(program, threads))
 }
 
 /// What an agent did before it stopped.
@@ -111,7 +115,7 @@ pub async fn run(
     let client = cfg.connection.client()?;
     let capabilities = capabilities::detect(&cfg.device);
     let mut agent = Agent {
-        cache: DatasetCache::new(cfg.cache_dir.clone(), &cfg.name),
+        cache: DatasetCache::new(cfg.cache_dir.clone()),
         pending: Pending::new(cfg.pending_dir.clone()),
         cfg,
         trainer,
@@ -230,7 +234,10 @@ impl Agent {
         if let Err(e) = self.pending.save(&req) {
             tracing::error!(error = %e, "cannot keep the result on disk; sending it anyway");
         }
-        let mut backoff = Backoff::new(self.cfg.max_backoff);
+        // No longer than a heartbeat between tries: until the result is
+        // recorded the lease lives on these calls, and a coordinator that
+        // just restarted expires leases it does not hear from.
+        let mut backoff = Backoff::new(self.cfg.max_backoff.min(self.heartbeat));
         loop {
             match self.client.complete(req.clone()).await {
                 Ok(r) => {

@@ -1,15 +1,16 @@
 //! What the agent runs for a job: anything that turns a resolved job and
 //! its data set into a `JobResult`, blocking, on the thread it is called on.
 //!
-//! The real trainer trains and evaluates with libtorch. [`FakeTrainer`] is
+//! The real trainer trains and evaluates with libtorch; the fleet runs it in
+//! a process per job ([`crate::isolate`]). [`FakeTrainer`] (feature
+//! `fake-train`, test scaffolding that a user's build does not have) is
 //! for testing the fleet (faults, load, recovery) without training: it
 //! sleeps for a fixed time while reporting progress, honours cancellation,
 //! and returns a deterministic result derived from the job id, so tests can
 //! check that every job's result arrived exactly once and unaltered.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
 
 use intervene_proto::JobSpec;
 use intervene_proto::pb;
@@ -23,6 +24,9 @@ pub enum FailureKind {
     Fatal,
     /// Stopped because the agent was asked to stop (cancel or shutdown).
     Cancelled,
+    /// The fleet failed, not the job (a data transfer, a lost connection):
+    /// retried after a pause without using one of the job's attempts.
+    Unavailable,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,6 +42,9 @@ impl TrainError {
     }
     pub fn fatal(message: impl Into<String>) -> Self {
         TrainError { kind: FailureKind::Fatal, message: message.into() }
+    }
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        TrainError { kind: FailureKind::Unavailable, message: message.into() }
     }
     pub fn cancelled() -> Self {
         TrainError { kind: FailureKind::Cancelled, message: "stopped on request".into() }
@@ -62,11 +69,13 @@ pub trait Trainer: Send + Sync + 'static {
 /// A stand-in for training, for fleet tests: `duration` of sleeping in
 /// slices while reporting progress. The result's metrics are a function of
 /// the job id (see [`fake_bleu`]).
+#[cfg(feature = "fake-train")]
 #[derive(Debug, Clone)]
 pub struct FakeTrainer {
-    pub duration: Duration,
+    pub duration: std::time::Duration,
 }
 
+#[cfg(feature = "fake-train")]
 /// The BLEU a fake trainer reports for a job: the first 8 hex digits of its
 /// id scaled into [0, 100).
 pub fn fake_bleu(job_id: &str) -> f64 {
@@ -74,6 +83,7 @@ pub fn fake_bleu(job_id: &str) -> f64 {
     (n as f64 / u32::MAX as f64) * 100.0
 }
 
+#[cfg(feature = "fake-train")]
 impl Trainer for FakeTrainer {
     fn train(
         &self,
@@ -83,6 +93,8 @@ impl Trainer for FakeTrainer {
         progress: &mut dyn FnMut(pb::Progress),
         cancel: &AtomicBool,
     ) -> Result<pb::JobResult, TrainError> {
+        use std::sync::atomic::Ordering;
+        use std::time::{Duration, Instant};
         if !dataset.is_file() {
             return Err(TrainError::retryable(format!("the data set {} is missing", dataset.display())));
         }
@@ -137,7 +149,7 @@ impl Trainer for FakeTrainer {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "fake-train"))]
 mod tests {
     use super::*;
 
