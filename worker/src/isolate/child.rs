@@ -43,6 +43,8 @@ pub fn serve() -> i32 {
     let mut stdin = BufReader::new(std::io::stdin());
     let request = match read_frame(&mut stdin) {
         Ok(Some(Frame::Request(r))) => r,
+        // A spare process whose worker stopped before it had a job.
+        Ok(None) => return 0,
         other => {
             eprintln!("job process: expected a request frame on stdin, got {other:?}");
             return 2;

@@ -23,8 +23,11 @@ const KILL_GRACE: Duration = Duration::from_secs(10);
 /// Lines of the child's stderr kept for a failure reason.
 const STDERR_TAIL: usize = 20;
 
+/// Spare job processes kept started at most.
+const MAX_SPARES: usize = 4;
+
 /// Trains every job in its own `PROGRAM job-process` child.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ProcessTrainer {
     /// The `intervene` binary (normally `std::env::current_exe()`).
     pub program: PathBuf,
@@ -34,11 +37,47 @@ pub struct ProcessTrainer {
     pub fake_seconds: Option<f64>,
     /// Extra environment for the children (tests use it for fault hooks).
     pub env: Vec<(String, String)>,
+    /// Started processes waiting for their job, by device: starting one
+    /// (loading libtorch) takes about half a second, so the next job's
+    /// process starts while the current job trains.
+    spares: Mutex<Vec<(String, Child)>>,
 }
 
 impl ProcessTrainer {
     pub fn new(program: PathBuf, threads: Option<usize>) -> Self {
-        ProcessTrainer { program, threads, fake_seconds: None, env: Vec::new() }
+        ProcessTrainer { program, threads, fake_seconds: None, env: Vec::new(), spares: Mutex::new(Vec::new()) }
+    }
+
+    /// A started process for a job on `device`: a spare if one is alive,
+    /// else a new one; a new spare is started for the job after it.
+    fn take_child(&self, device: &str) -> std::io::Result<Child> {
+        let mut spares = self.spares.lock().unwrap_or_else(|e| e.into_inner());
+        let mut found = None;
+        while let Some(i) = spares.iter().position(|(d, _)| d == device) {
+            let (_, mut c) = spares.swap_remove(i);
+            if matches!(c.try_wait(), Ok(None)) {
+                found = Some(c);
+                break;
+            }
+        }
+        drop(spares);
+        let child = match found {
+            Some(c) => c,
+            None => self.spawn(device)?,
+        };
+        match self.spawn(device) {
+            Ok(next) => {
+                let mut spares = self.spares.lock().unwrap_or_else(|e| e.into_inner());
+                spares.push((device.to_string(), next));
+                while spares.len() > MAX_SPARES {
+                    let (_, mut extra) = spares.remove(0);
+                    kill_group(&mut extra);
+                    let _ = extra.wait();
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot start a spare job process"),
+        }
+        Ok(child)
     }
 
     fn spawn(&self, device: &str) -> std::io::Result<Child> {
@@ -91,7 +130,7 @@ impl ProcessTrainer {
         progress: &mut dyn FnMut(pb::Progress),
         cancel: &AtomicBool,
     ) -> Result<pb::JobResult, TrainError> {
-        let mut child = self.spawn(&request.device).map_err(|e| {
+        let mut child = self.take_child(&request.device).map_err(|e| {
             TrainError::retryable(format!("cannot start a job process ({}): {e}", self.program.display()))
         })?;
         let mut stdin = child.stdin.take();
@@ -179,6 +218,15 @@ impl ProcessTrainer {
             Some(a) => a,
             None if cancelled_at.is_some() => Err(TrainError::cancelled()),
             None => Err(died(status, stream_error, &tail)),
+        }
+    }
+}
+
+impl Drop for ProcessTrainer {
+    fn drop(&mut self) {
+        for (_, mut c) in self.spares.get_mut().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            kill_group(&mut c);
+            let _ = c.wait();
         }
     }
 }
@@ -281,6 +329,37 @@ mod tests {
         let e = train(p, true).unwrap_err();
         assert_eq!(e.kind, FailureKind::Cancelled);
         assert!(started.elapsed() < Duration::from_secs(30));
+    }
+
+    #[test]
+    fn the_next_job_gets_a_process_started_while_the_previous_one_ran() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("started");
+        let (_d, p) = fake_program(&format!("echo started >> {}; head -c 5 > /dev/null; exit 7", log.display()));
+        let t = ProcessTrainer::new(p, Some(1));
+        let starts = || std::fs::read_to_string(&log).unwrap_or_default().lines().count();
+        let request = || Request {
+            spec_json: "{}".into(),
+            device: "cpu".into(),
+            dataset: "/nonexistent".into(),
+            threads: Some(1),
+            fake_seconds: None,
+        };
+        let flag = AtomicBool::new(false);
+        let first = t.supervise(request(), &mut |_| {}, &flag).unwrap_err();
+        assert!(first.message.contains("exited with status 7"), "{}", first.message);
+        // A spare waits on its stdin; give it a moment to have started.
+        let end = Instant::now() + Duration::from_secs(10);
+        while starts() < 2 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(starts(), 2, "the job's process and one spare");
+        t.supervise(request(), &mut |_| {}, &flag).unwrap_err();
+        let end = Instant::now() + Duration::from_secs(10);
+        while starts() < 3 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(starts(), 3, "the second job ran in the spare, and a new spare was started");
     }
 
     #[test]
