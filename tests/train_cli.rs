@@ -253,3 +253,37 @@ fn train_and_generate_name_what_is_wrong() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("job.json"), "{}", stderr(&out));
 }
+
+#[test]
+fn the_same_job_trained_twice_at_once_writes_identical_checkpoint_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("tiny.toml"), STUDY).unwrap();
+    // Two processes training the same job side by side, one torch thread each.
+    let start = |out: &str| {
+        Command::new(env!("CARGO_BIN_EXE_intervene"))
+            .args(["train", "tiny.toml", "--arm", "control", "--seed", "2", "--out", out, "--threads", "1"])
+            .current_dir(dir)
+            .output()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| start("a"));
+        let b = s.spawn(|| start("b"));
+        (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+    });
+    assert!(a.status.success() && b.status.success(), "{}\n{}", stderr(&a), stderr(&b));
+    let weights =
+        |out: &str| std::fs::read(only_entry(&dir.join(out).join("checkpoints")).join("model.safetensors")).unwrap();
+    let (wa, wb) = (weights("a"), weights("b"));
+    assert!(!wa.is_empty());
+    assert!(wa == wb, "the checkpoints differ ({} vs {} bytes)", wa.len(), wb.len());
+    let table = |out: &str| std::fs::read(only_entry(&dir.join(out).join("examples"))).unwrap();
+    assert_eq!(table("a"), table("b"), "the per-example tables (predictions) differ");
+    // What the job reports is the same too, timings aside.
+    let metrics = |o: &Output| {
+        let keep = |l: &&str| !["train ", "tables ", "checkpoint "].iter().any(|p| l.starts_with(p));
+        stdout(o).lines().filter(keep).map(str::to_string).collect::<Vec<_>>()
+    };
+    assert!(metrics(&a).iter().any(|l| l.starts_with("test_loss")), "{}", stdout(&a));
+    assert_eq!(metrics(&a), metrics(&b));
+}
