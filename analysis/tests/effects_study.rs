@@ -195,8 +195,12 @@ fn headline_covers_a_planted_effect_in_study_mode() {
         let (mut cover, mut sentence_cover, mut adjusted_cover, mut rejects) = (0, 0, 0, 0);
         for rep in 0..1000u64 {
             for planted in [2.0, 0.0] {
-                let mut sim =
-                    Simulation::realistic("coverage", (1..=seeds as i64).collect(), 200, 1000 + rep + 7919 * seeds as u64);
+                let mut sim = Simulation::realistic(
+                    "coverage",
+                    (1..=seeds as i64).collect(),
+                    200,
+                    1000 + rep + 7919 * seeds as u64,
+                );
                 sim.arms = vec![
                     SimArm::new("control", "control", None, "lstm", 0.0),
                     SimArm::new("treated", "intra", Some("control"), "lstm", planted),
@@ -206,7 +210,13 @@ fn headline_covers_a_planted_effect_in_study_mode() {
                 let tables = sim.tables().unwrap();
                 let opts = Options {
                     outcomes: vec!["bleu".into(), "sentence_bleu".into()],
-                    settings: Settings { resamples: 100, permutations: 100, refuter_sims: 0, seed: rep, ..Default::default() },
+                    settings: Settings {
+                        resamples: 100,
+                        permutations: 100,
+                        refuter_sims: 0,
+                        seed: rep,
+                        ..Default::default()
+                    },
                     ..Default::default()
                 };
                 let effects = study_effects(&tables, &opts).unwrap();

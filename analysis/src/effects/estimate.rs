@@ -317,9 +317,8 @@ impl Paired {
         let t: Vec<f64> = (0..2 * n).map(|r| if r < n { 0.0 } else { 1.0 }).collect();
         // Both rows of a pair carry the control example's covariates: the
         // treated example's may be a consequence of the treatment.
-        let w = (0..k)
-            .map(|j| complete.iter().chain(&complete).map(|&i| self.wc[j][i]).collect::<Vec<f64>>())
-            .collect();
+        let w =
+            (0..k).map(|j| complete.iter().chain(&complete).map(|&i| self.wc[j][i]).collect::<Vec<f64>>()).collect();
         let clusters: Vec<usize> = complete.iter().chain(&complete).map(|&i| seed_of[i]).collect();
         (LinearDesign::new(y, t, w, Some(n), Some(clusters)), self.len() - n)
     }

@@ -236,10 +236,7 @@ pub fn to_text(rows: &[EffectRow], level: f64, detail: bool) -> String {
                 pp(d),
             ]);
         }
-        row.extend([
-            r.refutations.as_ref().map(|x| x.summary()).unwrap_or_else(|| "-".into()),
-            r.flags.join("; "),
-        ]);
+        row.extend([r.refutations.as_ref().map(|x| x.summary()).unwrap_or_else(|| "-".into()), r.flags.join("; ")]);
         table.rows.push(row);
     }
     table.render()

@@ -21,9 +21,9 @@ use std::collections::BTreeMap;
 use super::EffectRow;
 use super::design::Design;
 use super::estimate::{Adjusted, ExampleLevel, SeedLevel, Settings};
-use crate::stats::rng::stable_hash;
 use crate::stats::permute::sign_flip_test;
 use crate::stats::resample::percentile_interval;
+use crate::stats::rng::stable_hash;
 use crate::stats::ttest::weighted_t;
 
 /// The label of a stratified row's bucket column.
@@ -75,7 +75,9 @@ pub fn bucket_averages(rows: &[EffectRow], design: &Design, settings: &Settings)
                     unit_weights.push(w / r.seed.diffs.len() as f64);
                 }
             }
-            let key = stable_hash(&format!("strata\u{1f}{intervention}\u{1f}{t_arch}\u{1f}{c_arch}\u{1f}{outcome}\u{1f}{stratum}"));
+            let key = stable_hash(&format!(
+                "strata\u{1f}{intervention}\u{1f}{t_arch}\u{1f}{c_arch}\u{1f}{outcome}\u{1f}{stratum}"
+            ));
             let flips = sign_flip_test(&units, &unit_weights, settings.permutations, settings.seed, key);
             SeedLevel {
                 n: t.n,

@@ -198,7 +198,18 @@ pub fn table_effects(lf: LazyFrame, location: &str, opts: &TableOptions) -> Resu
             let row = if opts.pair.is_empty() {
                 unpaired_row(arm, outcome, y, &ws, &treated_rows, &control_rows, &opts.settings, key, &mut row_flags)
             } else {
-                paired_row(arm, outcome, y, &ws, &pairs, cluster.as_deref(), &cluster_of, &opts.settings, key, &mut row_flags)
+                paired_row(
+                    arm,
+                    outcome,
+                    y,
+                    &ws,
+                    &pairs,
+                    cluster.as_deref(),
+                    &cluster_of,
+                    &opts.settings,
+                    key,
+                    &mut row_flags,
+                )
             };
             let mut row = row;
             row.n_treatment = treated_rows.len();
@@ -236,4 +247,3 @@ fn duplicate_key(location: &str, first: usize, row: usize, arm: &str, pair: &[St
         ),
     }
 }
-

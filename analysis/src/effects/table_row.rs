@@ -14,7 +14,7 @@ use polars::prelude::*;
 
 use super::adjust::LinearDesign;
 use super::estimate::{Adjusted, SeedLevel, Settings, adjust};
-use super::refute::{RefuteInput, Refutations, refute};
+use super::refute::{Refutations, RefuteInput, refute};
 use crate::error::{PolarsContext, Result};
 use crate::stats::describe::mean;
 use crate::stats::resample::{label_permutation_diffs, percentile_interval, permutation_p, stratified_bootstrap};
@@ -153,7 +153,8 @@ pub fn paired_row<'a>(
             flags.push(format!("refuted by {}", failed.join(", ")));
         }
     }
-    let mut row = finish_row(arm, outcome, (mean(&yc), mean(&yt)), interval_of(&headline), boot, design, settings, flags);
+    let mut row =
+        finish_row(arm, outcome, (mean(&yc), mean(&yt)), interval_of(&headline), boot, design, settings, flags);
     row.n_pairs = usable.len();
     row.unit = cluster.unwrap_or("pair").to_string();
     row.n_units = headline.n;
@@ -280,7 +281,8 @@ pub fn table_ci_kind(r: &TableRow) -> String {
 pub fn table_frame(rows: &[TableRow], control: &str) -> Result<DataFrame> {
     let num = |f: &dyn Fn(&TableRow) -> f64| rows.iter().map(|r| opt(f(r))).collect::<Vec<_>>();
     let count = |f: &dyn Fn(&TableRow) -> usize| rows.iter().map(|r| f(r) as u64).collect::<Vec<_>>();
-    let ex = |f: &dyn Fn(&TInterval) -> f64| rows.iter().map(|r| r.ex.as_ref().and_then(|e| opt(f(e)))).collect::<Vec<_>>();
+    let ex =
+        |f: &dyn Fn(&TInterval) -> f64| rows.iter().map(|r| r.ex.as_ref().and_then(|e| opt(f(e)))).collect::<Vec<_>>();
     let refut = |f: &dyn Fn(&Refutations) -> f64| {
         rows.iter().map(|r| r.refutations.as_ref().and_then(|x| opt(f(x)))).collect::<Vec<_>>()
     };

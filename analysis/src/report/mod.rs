@@ -154,7 +154,11 @@ fn effects_section(effects: &Effects, dir: &Path, doc: &mut Document, written: &
         let forest_rows: Vec<ForestRow> = rows
             .iter()
             .map(|r| ForestRow {
-                label: if r.seed.n == 1 { format!("{} (1 seed: no interval)", effect_label(r)) } else { effect_label(r) },
+                label: if r.seed.n == 1 {
+                    format!("{} (1 seed: no interval)", effect_label(r))
+                } else {
+                    effect_label(r)
+                },
                 estimate: r.seed.ate,
                 low: r.seed.ci_low,
                 high: r.seed.ci_high,

@@ -89,7 +89,9 @@ impl PairedSim {
             let u = normal(&mut rng) * self.shared_sd;
             let v = normal(&mut rng) * self.seed_sd + self.seed_offsets.get(s).copied().unwrap_or(0.0);
             seed_effects.push(v);
-            for (name, shift, len_shift) in [("control", 0.0, 0.0), ("treated", self.effect + v, self.shift_treated_len)] {
+            for (name, shift, len_shift) in
+                [("control", 0.0, 0.0), ("treated", self.effect + v, self.shift_treated_len)]
+            {
                 for i in 0..self.examples {
                     arm.push(name);
                     seed.push(s as i64 + 1);
