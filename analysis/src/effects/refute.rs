@@ -38,6 +38,7 @@
 
 use super::estimate::SeedLevel;
 use crate::stats::describe::{mean, std_dev};
+use crate::stats::dist::t_quantile;
 use crate::stats::rng::Rng;
 use crate::stats::ttest::paired_t;
 
@@ -130,19 +131,21 @@ fn placebo(input: &RefuteInput) -> Refutation {
     if k < 2 || input.sims == 0 {
         return Refutation::none();
     }
-    let all: Vec<f64> = groups.iter().flat_map(|g| g.iter().copied()).collect();
-    let centre = mean(&all);
+    // Sufficient statistics: flipping a whole seed flips the sign of its sum
+    // of centred differences and leaves the sum of squares unchanged, so each
+    // placebo's paired t costs O(k), not O(examples).
+    let n: usize = groups.iter().map(|g| g.len()).sum();
+    let nf = n as f64;
+    let centre = groups.iter().flat_map(|g| g.iter()).sum::<f64>() / nf;
+    let sums: Vec<f64> = groups.iter().map(|g| g.iter().map(|d| d - centre).sum()).collect();
+    let squares: f64 = groups.iter().flat_map(|g| g.iter()).map(|d| (d - centre) * (d - centre)).sum();
+    let q = t_quantile(0.5 + input.level / 2.0, nf - 1.0);
     let significant = |signs: &dyn Fn(usize) -> bool| -> bool {
-        let flipped: Vec<f64> = groups
-            .iter()
-            .enumerate()
-            .flat_map(|(i, g)| {
-                let s = if signs(i) { -1.0 } else { 1.0 };
-                g.iter().map(move |d| s * (d - centre))
-            })
-            .collect();
-        let t = paired_t(&flipped, input.level);
-        t.ci_low > 0.0 || t.ci_high < 0.0
+        let m = sums.iter().enumerate().map(|(i, s)| if signs(i) { -s } else { *s }).sum::<f64>() / nf;
+        let var = (squares - nf * m * m) / (nf - 1.0);
+        let se = (var.max(0.0) / nf).sqrt();
+        // As paired_t's interval: it excludes 0 when |mean| > q se.
+        n >= 2 && m.abs() > q * se
     };
     let (hits, total) = if k <= PLACEBO_EXACT_SEEDS {
         // Masks 1..2^k - 1: every relabelling but the identity and the full flip.
@@ -221,4 +224,39 @@ fn sensitivity(seed: &SeedLevel) -> Refutation {
     let in_sd = if sd > 0.0 { distance / sd } else { f64::INFINITY };
     let pass = if distance == 0.0 { None } else { Some(in_sd >= SENSITIVITY_MIN_SD) };
     Refutation { effect: distance, low: in_sd, high: f64::NAN, pass }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The placebo's O(k) paired t agrees with paired_t on the flipped data.
+    #[test]
+    fn placebo_sufficient_statistics_match_the_paired_t() {
+        let mut rng = Rng::new(3);
+        let groups: Vec<Vec<f64>> =
+            (0..5).map(|g| (0..40).map(|_| g as f64 * 0.7 + 3.0 * (rng.uniform() - 0.5)).collect()).collect();
+        let slices: Vec<&[f64]> = groups.iter().map(Vec::as_slice).collect();
+        let seed = SeedLevel::empty();
+        let input =
+            RefuteInput { seed: &seed, groups: &slices, covariates: &[], level: 0.95, sims: 10, rng_seed: 0, key: 0 };
+        let all: Vec<f64> = groups.iter().flatten().copied().collect();
+        let centre = mean(&all);
+        let mut hits = 0;
+        for m in 1..31usize {
+            let flipped: Vec<f64> = groups
+                .iter()
+                .enumerate()
+                .flat_map(|(i, g)| {
+                    let s = if m >> i & 1 == 1 { -1.0 } else { 1.0 };
+                    g.iter().map(move |d| s * (d - centre))
+                })
+                .collect();
+            let t = paired_t(&flipped, 0.95);
+            hits += usize::from(t.ci_low > 0.0 || t.ci_high < 0.0);
+        }
+        let r = placebo(&input);
+        assert!((r.effect - hits as f64 / 30.0).abs() < 1e-12, "{r:?} vs {hits}/30");
+        assert!(hits > 0, "the seeds differ: some placebos look significant");
+    }
 }

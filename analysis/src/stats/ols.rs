@@ -140,10 +140,7 @@ pub fn ols_clustered(y: &[f64], columns: &[&[f64]], clusters: &[usize]) -> Resul
     let mut xtx = vec![0.0; p * p];
     let mut scores = vec![0.0; groups * p];
     for i in 0..n {
-        let mut fitted = fit.coef[0];
-        for j in 0..p {
-            fitted += fit.coef[j + 1] * columns[j][i];
-        }
+        let fitted = fit.coef[0] + columns.iter().zip(&fit.coef[1..]).map(|(c, b)| b * c[i]).sum::<f64>();
         let e = y[i] - fitted;
         for j in 0..p {
             let xj = columns[j][i] - means[j];

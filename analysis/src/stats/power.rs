@@ -19,7 +19,7 @@ use super::dist::t_quantile;
 /// P(T <= t) for the noncentral t with `df` degrees of freedom and
 /// noncentrality `nc`.
 pub fn noncentral_t_cdf(t: f64, df: f64, nc: f64) -> f64 {
-    if !(df > 0.0) || t.is_nan() || nc.is_nan() {
+    if df.is_nan() || df <= 0.0 || t.is_nan() || nc.is_nan() {
         return f64::NAN;
     }
     if t < 0.0 {
@@ -63,7 +63,7 @@ pub fn noncentral_t_cdf(t: f64, df: f64, nc: f64) -> f64 {
 /// standardised effect `effect_size` = D / S.
 pub fn paired_t_power(effect_size: f64, n: f64, alpha: f64) -> f64 {
     let df = n - 1.0;
-    if !(df > 0.0) {
+    if df.is_nan() || df <= 0.0 {
         return f64::NAN;
     }
     let nc = effect_size * n.sqrt();
