@@ -6,6 +6,7 @@ mod client;
 mod data;
 mod fleet;
 mod plan;
+mod power;
 mod progress;
 mod run;
 mod table;
@@ -60,6 +61,8 @@ enum Command {
     Effects(analysis::EffectsArgs),
     /// Write a Markdown and HTML report with plots.
     Report(analysis::ReportArgs),
+    /// The number of seeds a paired study needs to detect a seed-level effect.
+    Power(power::PowerArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -82,6 +85,7 @@ pub fn main() -> ExitCode {
         Command::Query(a) => analysis::query(a),
         Command::Effects(a) => analysis::effects(a),
         Command::Report(a) => analysis::report(a),
+        Command::Power(a) => power::power(a),
     };
     match result {
         Ok(code) => code,
