@@ -5,14 +5,24 @@ Recomputes, from the committed fixture tables under
 analysis/tests/fixtures/, the numbers the Rust test
 analysis/tests/pinned.rs compares against (to 1e-6):
 
-- seed level: the paired t interval of each arm against its `compare_to`
-  arm, `scipy.stats.ttest_rel(treatment, control)` with
-  `.confidence_interval(0.95)`, runs paired by seed;
+- the headline, seed level: the paired t interval of each arm against its
+  `compare_to` arm over seeds, `scipy.stats.ttest_rel(treatment, control)`
+  with `.confidence_interval(0.95)` (k - 1 degrees of freedom): runs paired
+  by seed for run-level outcomes (corpus `bleu`, micro `token_accuracy`,
+  `exact_match`), per-seed means of the paired examples for per-example
+  outcomes (`sentence_bleu`, `example_token_accuracy`); and the exact
+  permutation p-value over the 2^k sign flips of whole seeds;
+- example level, for these trained models: `ttest_rel` over the
+  (seed, example_id) pairs;
 - adjusted: `statsmodels.OLS(y, add_constant([treatment, source_len,
-  target_len])).fit()` over the example rows of both arms, pairs matched on
-  (seed, example_id) -- the model of DoWhy's backdoor.linear_regression;
-- the same for the flat CSV that `intervene effects --table` reads, paired
-  on (seed, example_id) and unpaired (Welch's t).
+  target_len])).fit(cov_type="cluster", groups=seed, use_t=True)` over the
+  example rows of both arms, both rows of a pair carrying the control
+  example's (pre-treatment) covariates -- the model of DoWhy's
+  backdoor.linear_regression with seed-clustered standard errors;
+- the same for the flat CSV that `intervene effects --table` reads: the
+  headline over seeds (`--pair seed,example_id`: the pair column `seed` is
+  the unit), the example-level paired t, the clustered adjustment, and
+  unpaired (Welch's t, plain OLS).
 
     python bench/check_effects.py            # compare with the pinned file, exit 1 on a mismatch
     python bench/check_effects.py --write    # (re)write analysis/tests/fixtures/expected.json
@@ -22,6 +32,7 @@ Packages: bench/requirements.txt.
 
 import argparse
 import glob
+import itertools
 import json
 import math
 import os
@@ -39,7 +50,10 @@ FIXTURES = os.path.join(ROOT, "analysis", "tests", "fixtures")
 STUDY_DIR = os.path.join(FIXTURES, "state", "results", "pinned", "v1")
 FLAT_CSV = os.path.join(FIXTURES, "pinned_examples.csv")
 EXPECTED = os.path.join(FIXTURES, "expected.json")
-OUTCOMES = {"bleu": "sentence_bleu", "token_accuracy": "token_accuracy", "exact_match": "exact_match"}
+# Run-level outcomes (seed level from the runs table).
+RUN_OUTCOMES = ["bleu", "token_accuracy", "exact_match"]
+# Per-example outcomes and their column in `examples`.
+EXAMPLE_OUTCOMES = {"sentence_bleu": "sentence_bleu", "example_token_accuracy": "token_accuracy", "exact_match": "exact_match"}
 CONFOUNDERS = ["source_len", "target_len"]
 TOLERANCE = 1e-9
 
@@ -55,9 +69,15 @@ def numeric(series):
     return series.astype(float)
 
 
-def ols_treatment(y, treatment, confounders):
+def ols_treatment(y, treatment, confounders, groups=None):
     x = sm.add_constant(np.column_stack([treatment] + confounders).astype(float))
-    fit = sm.OLS(np.asarray(y, dtype=float), x).fit()
+    model = sm.OLS(np.asarray(y, dtype=float), x)
+    if groups is None:
+        fit = model.fit()
+        df = float(fit.df_resid)
+    else:
+        fit = model.fit(cov_type="cluster", cov_kwds={"groups": np.asarray(groups)}, use_t=True)
+        df = float(fit.df_resid_inference)
     low, high = fit.conf_int(0.05)[1]
     return {
         "ate": float(fit.params[1]),
@@ -65,7 +85,7 @@ def ols_treatment(y, treatment, confounders):
         "ci_low": float(low),
         "ci_high": float(high),
         "p": float(fit.pvalues[1]),
-        "df": float(fit.df_resid),
+        "df": df,
     }
 
 
@@ -81,6 +101,29 @@ def paired_t(treatment, control):
     }
 
 
+def exact_sign_flip_p(diffs):
+    """Two-sided p of mean(diffs) = 0 over all 2^k sign vectors of the units."""
+    diffs = np.asarray(diffs, dtype=float)
+    observed = abs(diffs.sum()) * (1 - 1e-12)
+    flips = [abs(np.dot(signs, diffs)) >= observed for signs in itertools.product([1.0, -1.0], repeat=len(diffs))]
+    return float(np.mean(flips))
+
+
+def seed_level(t_means, c_means):
+    out = paired_t(t_means, c_means)
+    out["p_perm"] = exact_sign_flip_p(np.asarray(t_means) - np.asarray(c_means))
+    return out
+
+
+def paired_adjusted(pairs, y_t, y_c):
+    """OLS over both rows of every pair, control-side covariates, clustered by seed."""
+    y = np.concatenate([y_c, y_t])
+    treatment = np.concatenate([np.zeros(len(pairs)), np.ones(len(pairs))])
+    confounders = [np.concatenate([pairs[c + "_c"], pairs[c + "_c"]]).astype(float) for c in CONFOUNDERS]
+    groups = np.concatenate([pairs.seed, pairs.seed])
+    return ols_treatment(y, treatment, confounders, groups)
+
+
 def study_expectations():
     # Only the scalar columns: pandas cannot convert the list columns
     # (seeds, job_ids) that polars writes as lists of string views.
@@ -92,20 +135,30 @@ def study_expectations():
         if arm["compare_to"] is None or (isinstance(arm["compare_to"], float) and math.isnan(arm["compare_to"])):
             continue
         t_arm, c_arm = arm["arm"], arm["compare_to"]
-        for outcome, column in OUTCOMES.items():
+        for outcome in RUN_OUTCOMES:
             t_runs = runs[runs.arm == t_arm].set_index("seed")[outcome]
             c_runs = runs[runs.arm == c_arm].set_index("seed")[outcome]
             seeds = sorted(set(t_runs.index) & set(c_runs.index))
-            seed_level = paired_t(t_runs.loc[seeds].to_numpy(float), c_runs.loc[seeds].to_numpy(float))
-
-            t_ex = examples[examples.arm == t_arm]
-            c_ex = examples[examples.arm == c_arm]
-            pairs = t_ex.merge(c_ex, on=["seed", "example_id"], suffixes=("_t", "_c"))
-            y = np.concatenate([numeric(pairs[column + "_c"]), numeric(pairs[column + "_t"])])
-            treatment = np.concatenate([np.zeros(len(pairs)), np.ones(len(pairs))])
-            confounders = [np.concatenate([pairs[c + "_c"], pairs[c + "_t"]]).astype(float) for c in CONFOUNDERS]
-            adjusted = ols_treatment(y, treatment, confounders)
-            out.append({"arm": t_arm, "compare_to": c_arm, "outcome": outcome, "seed": seed_level, "adjusted": adjusted})
+            seed = seed_level(t_runs.loc[seeds].to_numpy(float), c_runs.loc[seeds].to_numpy(float))
+            out.append({"arm": t_arm, "compare_to": c_arm, "outcome": outcome, "seed": seed})
+        t_ex = examples[examples.arm == t_arm]
+        c_ex = examples[examples.arm == c_arm]
+        pairs = t_ex.merge(c_ex, on=["seed", "example_id"], suffixes=("_t", "_c")).sort_values(["seed", "example_id"])
+        for outcome, column in EXAMPLE_OUTCOMES.items():
+            y_t = numeric(pairs[column + "_t"]).to_numpy()
+            y_c = numeric(pairs[column + "_c"]).to_numpy()
+            per_seed = pd.DataFrame({"seed": pairs.seed.to_numpy(), "t": y_t, "c": y_c}).groupby("seed").mean()
+            row = {
+                "arm": t_arm,
+                "compare_to": c_arm,
+                "outcome": outcome,
+                "example": paired_t(y_t, y_c),
+                "adjusted": paired_adjusted(pairs, y_t, y_c),
+            }
+            # exact_match is run-level too: its seed level comes from the runs above.
+            if outcome != "exact_match":
+                row["seed"] = seed_level(per_seed.t.to_numpy(), per_seed.c.to_numpy())
+            out.append(row)
     return out
 
 
@@ -116,12 +169,12 @@ def table_expectations():
     for arm in sorted(set(flat.arm) - {"control"}):
         treated = flat[flat.arm == arm]
         # Paired on (seed, example_id).
-        pairs = treated.merge(control, on=["seed", "example_id"], suffixes=("_t", "_c"))
-        paired = paired_t(pairs.sentence_bleu_t.to_numpy(float), pairs.sentence_bleu_c.to_numpy(float))
-        y = np.concatenate([pairs.sentence_bleu_c, pairs.sentence_bleu_t])
-        treatment = np.concatenate([np.zeros(len(pairs)), np.ones(len(pairs))])
-        confounders = [np.concatenate([pairs[c + "_c"], pairs[c + "_t"]]).astype(float) for c in CONFOUNDERS]
-        paired_adjusted = ols_treatment(y, treatment, confounders)
+        pairs = treated.merge(control, on=["seed", "example_id"], suffixes=("_t", "_c")).sort_values(["seed", "example_id"])
+        y_t = pairs.sentence_bleu_t.to_numpy(float)
+        y_c = pairs.sentence_bleu_c.to_numpy(float)
+        paired = paired_t(y_t, y_c)
+        per_seed = pairs.groupby("seed")[["sentence_bleu_t", "sentence_bleu_c"]].mean()
+        headline = seed_level(per_seed.sentence_bleu_t.to_numpy(), per_seed.sentence_bleu_c.to_numpy())
         # Unpaired: Welch's t and OLS over the rows as they are.
         r = stats.ttest_ind(treated.sentence_bleu, control.sentence_bleu, equal_var=False)
         ci = r.confidence_interval(0.95)
@@ -140,8 +193,9 @@ def table_expectations():
             {
                 "treatment": arm,
                 "outcome": "sentence_bleu",
+                "headline": headline,
                 "paired": paired,
-                "paired_adjusted": paired_adjusted,
+                "paired_adjusted": paired_adjusted(pairs, y_t, y_c),
                 "welch": welch,
                 "unpaired_adjusted": unpaired_adjusted,
             }

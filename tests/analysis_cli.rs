@@ -133,18 +133,26 @@ fn effects_flag_missing_seeds_and_print_every_format() {
         assert_eq!(r["flags"], "treatment `hidden-size/hidden_dim=128` missing seeds 3");
         assert_eq!(r["n_seeds"], 2);
         assert!(r["ci_low"].as_f64().unwrap() <= r["ate"].as_f64().unwrap());
-        assert_eq!(r["placebo_pass"], true);
+        assert_eq!(r["ci_kind"], "seeds (paired t, k-1 df)");
+        // Two seeds: 4 sign flips of whole seeds, so p_perm is 0.5 or 1.
+        assert!([0.5, 1.0].contains(&r["p_perm"].as_f64().unwrap()), "{r}");
+        assert_eq!(r["p_perm_exact"], true);
     }
     let strat = rows.iter().find(|r| r["bucket"] == "all (stratified)" && r["arm"] == "lstm").unwrap();
     assert_eq!(strat["compare_to"], "rnn");
 
-    let mut args = vec!["effects", "sim", "--outcome", "bleu", "--by", "length_bin"];
+    let mut args = vec!["effects", "sim", "--outcome", "sentence_bleu", "--by", "length_bin"];
     args.extend(FAST);
     let o = intervene(&args, dir.path());
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.contains("length_bin") && text.contains("40-50"), "{text}");
     assert!(text.contains("missing seeds 3"), "{text}");
+    // The terminal table: the headline over seeds first, the example level only with --detail.
+    assert!(text.contains("ATE [95% CI] over seeds") && !text.contains("examples, these models"), "{text}");
+    args.push("--detail");
+    let text = stdout(&intervene(&args, dir.path()));
+    assert!(text.contains("examples, these models [95% CI]") && text.contains("adjusted [95% CI]"), "{text}");
 
     let out = dir.path().join("effects.csv");
     let mut args = vec!["effects", "sim", "--by", "arch", "--format", "csv", "-o", out.to_str().unwrap()];
@@ -207,6 +215,21 @@ fn effects_on_any_table() {
     assert_eq!(rows[0]["treatment"], "docstring-dropout/p=0.3");
     assert_eq!(rows[0]["n_pairs"], 240);
     assert!(rows[0]["adj_ate"].is_number());
+    // The headline is over the 3 seeds; the old paired t over examples is the ex_ columns.
+    assert_eq!(rows[0]["unit"], "seed");
+    assert_eq!(rows[0]["n_units"], 3);
+    assert_eq!(rows[0]["df"], 2.0);
+    assert_eq!(rows[0]["ci_kind"], "seed clusters (paired t, k-1 df)");
+    assert!(rows[0]["ex_ci_low"].as_f64().unwrap() > rows[0]["ci_low"].as_f64().unwrap(), "{}", rows[0]);
+    assert!(rows[0]["p_perm"].as_f64().unwrap() >= 0.25, "3 seeds: 8 sign flips, p >= 2/8");
+    // Without --cluster the pair column `seed` is still the unit: the same headline.
+    let at = args.iter().position(|a| *a == "--cluster").unwrap();
+    let mut no_cluster = args.clone();
+    no_cluster.drain(at..at + 2);
+    let o = intervene(&no_cluster, dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let again: Vec<serde_json::Value> = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!((&again[0]["unit"], &again[0]["ci_low"]), (&rows[0]["unit"], &rows[0]["ci_low"]));
 
     let o = intervene(
         &[
@@ -279,5 +302,34 @@ fn report_writes_markdown_html_and_images() {
     for png in &pngs {
         let name = png.file_name().unwrap().to_str().unwrap();
         assert!(md.contains(&format!("({name})")), "report.md does not show {name}");
+    }
+}
+
+#[test]
+fn power_solves_for_the_number_of_seeds() {
+    let dir = state();
+    // statsmodels: TTestPower().solve_power(effect_size=1/1.5, alpha=0.05, power=0.8) = 19.67 -> 20 seeds.
+    let o = intervene(&["power", "--effect", "1", "--sd", "1.5"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "20\n");
+    let o = intervene(&["power", "--effect", "2", "--sd", "1", "--power", "0.8", "--alpha", "0.05"], dir.path());
+    assert_eq!(stdout(&o), "5\n", "{}", stderr(&o));
+    // From a pilot study: one row per comparison, the sd of its per-seed differences.
+    let o = intervene(&["power", "--study", "sim", "--outcome", "sentence_bleu", "--effect", "2"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("seeds needed") && text.contains("docstring-dropout/p=0.3"), "{text}");
+    // Bad input: one clear error naming the flag.
+    for (args, needle) in [
+        (vec!["power", "--effect", "1", "--sd", "0"], "--sd `0`"),
+        (vec!["power", "--effect", "0", "--sd", "1"], "--effect `0`"),
+        (vec!["power", "--effect", "1", "--sd", "1", "--alpha", "1.5"], "--alpha `1.5`"),
+        (vec!["power", "--effect", "1", "--sd", "1", "--power", "0.01"], "--power `0.01`"),
+        (vec!["power", "--study", "nosuch", "--outcome", "bleu", "--effect", "1"], "no results for study `nosuch`"),
+        (vec!["power", "--study", "sim", "--outcome", "nope", "--effect", "1"], "--outcome `nope`"),
+    ] {
+        let o = intervene(&args, dir.path());
+        assert!(!o.status.success(), "{args:?}");
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
     }
 }

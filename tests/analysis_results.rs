@@ -210,7 +210,8 @@ fn the_cli_analyses_tables_written_by_the_coordinator() {
     }
 
     // effects: every arm's planted effect is recovered; the missing seed is flagged.
-    let mut args = vec!["effects", "golden", "--outcome", "bleu", "--format", "json"];
+    // sentence_bleu: the per-example outcome, with seed-level, example-level and adjusted estimates.
+    let mut args = vec!["effects", "golden", "--outcome", "sentence_bleu", "--format", "json"];
     args.extend(FAST);
     let o = intervene(&args, cwd);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -242,7 +243,7 @@ fn the_cli_analyses_tables_written_by_the_coordinator() {
 
     // effects by bucket and by length bin run on the same tables.
     for by in ["bucket", "length_bin", "arch"] {
-        let mut args = vec!["effects", "golden", "--outcome", "bleu", "--by", by, "--format", "csv"];
+        let mut args = vec!["effects", "golden", "--outcome", "sentence_bleu", "--by", by, "--format", "csv"];
         args.extend(FAST);
         let o = intervene(&args, cwd);
         assert!(o.status.success(), "--by {by}: {}", stderr(&o));

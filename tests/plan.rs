@@ -93,3 +93,33 @@ fn inter_arms_land_inside_their_buckets() {
         assert!(params >= lo && params < hi, "{} has {params} params", arm["name"]);
     }
 }
+
+#[test]
+fn plan_warns_when_the_seeds_cannot_detect_the_minimum_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    let quickstart = std::fs::read_to_string(root().join("experiments/quickstart.toml")).unwrap();
+    let with = |line: &str| {
+        let path = dir.path().join("study.toml");
+        std::fs::write(&path, quickstart.replacen("seeds = [1, 2]", &format!("seeds = [1, 2]\n{line}"), 1)).unwrap();
+        let out = intervene(&["plan", path.to_str().unwrap()]);
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    // 2 seeds, effect 1 point, per-seed differences with sd 1.5: TTestPower says 19.67, so 20 seeds.
+    let (ok, stderr) = with("minimum_effect = { effect = 1.0, sd = 1.5 }");
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("warning: study.minimum_effect: 2 seed(s)") && stderr.contains("20 seeds are needed"),
+        "{stderr}"
+    );
+    // An effect 100 standard deviations large: 2 seeds suffice, no warning.
+    let (ok, stderr) = with("minimum_effect = { effect = 100.0, sd = 1.0 }");
+    assert!(ok && !stderr.contains("warning"), "{stderr}");
+    // Bad values name the key and what is accepted.
+    let (ok, stderr) = with("minimum_effect = { effect = 1.0, sd = -2.0 }");
+    assert!(
+        !ok && stderr.contains("study.minimum_effect.sd") && stderr.contains("accepted: a positive number"),
+        "{stderr}"
+    );
+    let (ok, stderr) = with("minimum_effect = { effect = 1.0, spread = 2.0 }");
+    assert!(!ok && stderr.contains("spread"), "{stderr}");
+}

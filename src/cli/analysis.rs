@@ -119,10 +119,10 @@ pub struct EffectsArgs {
     /// Bootstrap resamples.
     #[arg(long, default_value_t = 2000)]
     pub resamples: usize,
-    /// Sign-flip (or label) permutations of the permutation test.
+    /// Random sign flips of the permutation test beyond 16 seeds (below, all 2^k are enumerated).
     #[arg(long, default_value_t = 2000)]
     pub permutations: usize,
-    /// Simulations per refuter (0: no refuters).
+    /// Random relabellings of the placebo refuter beyond 12 seeds (0: no refuters).
     #[arg(long, default_value_t = 100)]
     pub refuter_sims: usize,
     /// Seed of the bootstrap, permutations and refuters.
@@ -149,9 +149,13 @@ pub struct EffectsArgs {
     /// (--table) Columns that pair a treatment row with a control row, comma-separated.
     #[arg(long, value_delimiter = ',', requires = "table")]
     pub pair: Vec<String>,
-    /// (--table) Column grouping pairs for the bootstrap (resampled first, like seeds).
+    /// (--table) Column of the unit of replication (the training run): the headline interval is over its
+    /// values. Defaults to the pair column `seed` when the pairs include one.
     #[arg(long, requires = "pair")]
     pub cluster: Option<String>,
+    /// Terminal table: also the example-level (these trained models) and adjusted estimates.
+    #[arg(long)]
+    pub detail: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -229,7 +233,8 @@ pub fn effects(a: EffectsArgs) -> anyhow::Result<ExitCode> {
         let lf = scan_table(path)?;
         let rows = table_effects(lf, &path.display().to_string(), &opts)?;
         let df = table_frame(&rows, &control)?;
-        emit(&df, a.format.into(), a.out.as_deref(), || frame_to_text(&df, usize::MAX))?;
+        let shown = if a.detail { df.clone() } else { table_headline(&df)? };
+        emit(&df, a.format.into(), a.out.as_deref(), || frame_to_text(&shown, usize::MAX))?;
         return Ok(ExitCode::SUCCESS);
     }
     let Some(study) = a.study.clone() else { bail!("give a STUDY, or --table FILE") };
@@ -246,8 +251,29 @@ pub fn effects(a: EffectsArgs) -> anyhow::Result<ExitCode> {
         eprintln!("note: {note}");
     }
     let df = frame::to_frame(&effects.rows)?;
-    emit(&df, a.format.into(), a.out.as_deref(), || frame::to_text(&effects.rows))?;
+    emit(&df, a.format.into(), a.out.as_deref(), || frame::to_text(&effects.rows, a.level, a.detail))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The columns of `effects --table` the terminal shows without --detail: the headline.
+fn table_headline(df: &DataFrame) -> anyhow::Result<DataFrame> {
+    const HEADLINE: &[&str] = &[
+        "treatment",
+        "control",
+        "outcome",
+        "n_pairs",
+        "unit",
+        "n_units",
+        "ate",
+        "ci_low",
+        "ci_high",
+        "ci_kind",
+        "p_t",
+        "p_t_holm",
+        "p_perm",
+        "flags",
+    ];
+    Ok(df.select(HEADLINE.iter().copied())?)
 }
 
 pub fn report(a: ReportArgs) -> anyhow::Result<ExitCode> {

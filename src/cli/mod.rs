@@ -6,6 +6,7 @@ mod client;
 mod data;
 mod fleet;
 mod plan;
+mod power;
 mod progress;
 mod run;
 mod table;
@@ -62,6 +63,8 @@ enum Command {
     Effects(analysis::EffectsArgs),
     /// Write a Markdown and HTML report with plots.
     Report(analysis::ReportArgs),
+    /// The number of seeds a paired study needs to detect a seed-level effect.
+    Power(power::PowerArgs),
     /// Internal: trains one job for a worker (its child process).
     #[command(hide = true)]
     JobProcess,
@@ -88,6 +91,7 @@ pub fn main() -> ExitCode {
         Command::Query(a) => analysis::query(a),
         Command::Effects(a) => analysis::effects(a),
         Command::Report(a) => analysis::report(a),
+        Command::Power(a) => power::power(a),
         Command::JobProcess => Ok(ExitCode::from(intervene_worker::isolate::child::serve().clamp(0, 255) as u8)),
     };
     match result {

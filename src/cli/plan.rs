@@ -59,6 +59,9 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    if let Some(warning) = power_warning(&study) {
+        eprintln!("warning: {warning}");
+    }
     if args.json {
         let json = serde_json::to_string_pretty(&plan).context("serialising the plan")?;
         println!("{json}");
@@ -66,6 +69,25 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     }
     print!("{}", render(&study, &plan));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `[study] minimum_effect`: whether the study's seeds can detect it (two-sided
+/// paired t over seeds, alpha 0.05, power 0.8; docs/effects.md).
+pub fn power_warning(study: &Study) -> Option<String> {
+    use intervene_analysis::stats::power::{paired_t_power, seeds_needed};
+    let (effect, sd) = study.minimum_effect?;
+    let k = study.seeds.len();
+    let needed = seeds_needed(effect / sd, 0.05, 0.8);
+    if needed.is_some_and(|n| n.seeds as usize <= k) {
+        return None;
+    }
+    let power = if k >= 2 { paired_t_power(effect / sd, k as f64, 0.05) } else { 0.0 };
+    let need = needed.map_or_else(|| "more than ten million".to_string(), |n| n.seeds.to_string());
+    Some(format!(
+        "study.minimum_effect: {k} seed(s) detect an effect of {effect} points (sd of per-seed differences {sd}) \
+         with power {power:.2}; {need} seeds are needed for power 0.8 at alpha 0.05 (`intervene power --effect \
+         {effect} --sd {sd}`)"
+    ))
 }
 
 pub fn render(study: &Study, plan: &Plan) -> String {

@@ -16,13 +16,30 @@ use super::design::Comparison;
 use crate::error::{Error, PolarsContext, Result};
 use crate::tables::{Kind, StudyTables, Table, require_columns, schema_of};
 
-/// The per-example column that carries a run-level outcome.
+/// Outcomes measured per example only, with the `examples` column each
+/// reads. They are not the run-level outcomes of similar name: corpus BLEU
+/// (`bleu`, n-gram counts pooled over the test set) is not the mean of
+/// sentence BLEU, and `token_accuracy` in `runs` is micro-averaged over
+/// tokens while the per-example one is averaged over examples.
+pub const EXAMPLE_OUTCOMES: &[(&str, &str)] =
+    &[("sentence_bleu", "sentence_bleu"), ("example_token_accuracy", "token_accuracy")];
+
+/// Run-level outcomes whose quantity has no per-example counterpart of the same meaning.
+const RUN_ONLY: &[&str] = &["bleu", "codexglue_bleu", "token_accuracy"];
+
+/// Whether `outcome` is measured per example only (its seed-level values
+/// are the per-seed means of the paired examples).
+pub fn is_example_only(outcome: &str) -> bool {
+    EXAMPLE_OUTCOMES.iter().any(|(o, _)| *o == outcome)
+}
+
+/// The per-example column that measures the same quantity as `outcome`:
+/// the mean over a run's examples of this column is the run's value.
 pub fn example_column(outcome: &str) -> Option<&str> {
-    match outcome {
-        "bleu" => Some("sentence_bleu"),
-        "codexglue_bleu" => None,
-        other => Some(other),
+    if let Some((_, column)) = EXAMPLE_OUTCOMES.iter().find(|(o, _)| *o == outcome) {
+        return Some(column);
     }
+    if RUN_ONLY.contains(&outcome) { None } else { Some(outcome) }
 }
 
 /// A numeric view of an outcome column: booleans read as 0/100.
@@ -71,16 +88,27 @@ impl Runs {
     }
 }
 
-/// Outcomes the runs table offers: the documented ones present, in order.
+/// Outcomes the study offers: the documented run-level ones present in
+/// `runs`, then the per-example ones whose column is in `examples`.
 pub fn available_outcomes(tables: &StudyTables) -> Result<Vec<String>> {
-    let Some(mut runs) = tables.runs.clone() else { return Ok(Vec::new()) };
-    let location = tables.location_of(Table::Runs);
-    let schema = schema_of(&mut runs, layout::RUNS, &location)?;
-    Ok(layout::RUN_OUTCOMES.iter().filter(|o| schema.contains(o)).map(|o| o.to_string()).collect())
+    let mut out = Vec::new();
+    if let Some(mut runs) = tables.runs.clone() {
+        let location = tables.location_of(Table::Runs);
+        let schema = schema_of(&mut runs, layout::RUNS, &location)?;
+        out.extend(layout::RUN_OUTCOMES.iter().filter(|o| schema.contains(o)).map(|o| o.to_string()));
+    }
+    if let Some(mut examples) = tables.examples.clone() {
+        let location = tables.location_of(Table::Examples);
+        let schema = schema_of(&mut examples, layout::EXAMPLES, &location)?;
+        out.extend(EXAMPLE_OUTCOMES.iter().filter(|(_, c)| schema.contains(c)).map(|(o, _)| o.to_string()));
+    }
+    Ok(out)
 }
 
+/// Run-level values of `outcomes`; per-example-only outcomes are skipped.
 pub fn load_runs(tables: &StudyTables, outcomes: &[String]) -> Result<Runs> {
     let Some(mut lf) = tables.runs.clone() else { return Ok(Runs::default()) };
+    let outcomes: Vec<String> = outcomes.iter().filter(|o| !is_example_only(o)).cloned().collect();
     let location = tables.location_of(Table::Runs);
     let schema = schema_of(&mut lf, layout::RUNS, &location)?;
     let mut needed = vec![("arm", Kind::Text), ("seed", Kind::Numeric)];

@@ -1,11 +1,22 @@
 //! The estimates of one row: one comparison, one outcome, one stratum.
+//!
+//! - [`SeedLevel`], the headline: one paired difference per training run
+//!   (seed), a t interval on k - 1 degrees of freedom and the exact
+//!   whole-seed sign-flip p-value. With one seed there is no interval over
+//!   training runs, and none is printed.
+//! - [`ExampleLevel`]: the per-example differences pooled over seeds, the
+//!   paired t interval over example pairs (scipy's `ttest_rel` on the pairs)
+//!   and a bootstrap of examples within each seed. Both describe the
+//!   uncertainty over test examples for these particular trained models.
+//! - [`Adjusted`]: the regression adjustment for pre-treatment covariates,
+//!   standard errors clustered by seed (see `adjust`).
 
 use std::ops::Range;
 
 use super::adjust::LinearDesign;
-use super::refute::{Refutations, refute};
 use crate::stats::describe::mean;
-use crate::stats::resample::{hierarchical_bootstrap, percentile_interval, permutation_p, sign_flip_means};
+use crate::stats::permute::sign_flip_test;
+use crate::stats::resample::{percentile_interval, stratified_bootstrap};
 use crate::stats::ttest::{cohens_d_paired, paired_t};
 
 /// Knobs of the estimators.
@@ -14,8 +25,10 @@ pub struct Settings {
     /// Confidence level of every interval, e.g. 0.95.
     pub level: f64,
     pub resamples: usize,
+    /// Random sign vectors of the permutation test when there are too many
+    /// seeds to enumerate (more than 16).
     pub permutations: usize,
-    /// Simulations per refuter; 0 skips the refuters.
+    /// Random relabellings of the placebo refuter beyond 12 seeds; 0 skips the refuters.
     pub refuter_sims: usize,
     pub seed: u64,
 }
@@ -26,7 +39,7 @@ impl Default for Settings {
     }
 }
 
-/// Paired t on per-seed outcomes. NaN where it cannot be computed.
+/// The headline: paired t over per-seed values. NaN where it cannot be computed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeedLevel {
     pub n: usize,
@@ -38,7 +51,13 @@ pub struct SeedLevel {
     pub ci_low: f64,
     pub ci_high: f64,
     pub p: f64,
+    /// Whole-seed sign-flip p-value, and whether all 2^k flips were enumerated.
+    pub p_perm: f64,
+    pub perm_exact: bool,
     pub cohens_d: f64,
+    /// Per-seed differences and control values, kept for strata, refuters and power.
+    pub diffs: Vec<f64>,
+    pub control: Vec<f64>,
 }
 
 impl SeedLevel {
@@ -54,17 +73,23 @@ impl SeedLevel {
             ci_low: nan,
             ci_high: nan,
             p: nan,
+            p_perm: nan,
+            perm_exact: false,
             cohens_d: nan,
+            diffs: Vec::new(),
+            control: Vec::new(),
         }
     }
 
-    /// Paired t across seeds of per-seed (treatment, control) values.
-    pub fn from_pairs(treatment: &[f64], control: &[f64], level: f64) -> Self {
+    /// Paired t and the whole-seed permutation test across seeds of
+    /// per-seed (treatment, control) values.
+    pub fn from_pairs(treatment: &[f64], control: &[f64], settings: &Settings, key: u64) -> Self {
         if treatment.is_empty() {
             return Self::empty();
         }
         let diffs: Vec<f64> = treatment.iter().zip(control).map(|(t, c)| t - c).collect();
-        let t = paired_t(&diffs, level);
+        let t = paired_t(&diffs, settings.level);
+        let flips = sign_flip_test(&diffs, &[], settings.permutations, settings.seed, key ^ 0x5045_524D);
         Self {
             n: diffs.len(),
             control_mean: mean(control),
@@ -75,12 +100,18 @@ impl SeedLevel {
             ci_low: t.ci_low,
             ci_high: t.ci_high,
             p: t.p,
+            // One seed: the only flips are the identity and its mirror, p = 1 says nothing.
+            p_perm: if diffs.len() < 2 { f64::NAN } else { flips.p },
+            perm_exact: flips.exact,
             cohens_d: cohens_d_paired(&diffs),
+            diffs,
+            control: control.to_vec(),
         }
     }
 }
 
-/// Per-example outcomes paired by (seed, example id).
+/// Per-example outcomes paired by (seed, example id): the uncertainty over
+/// test examples for these trained models.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExampleLevel {
     pub n_pairs: usize,
@@ -88,13 +119,18 @@ pub struct ExampleLevel {
     pub control_mean: f64,
     pub treatment_mean: f64,
     pub ate: f64,
+    /// Paired t over the example pairs.
+    pub se: f64,
+    pub df: f64,
     pub ci_low: f64,
     pub ci_high: f64,
-    pub p_perm: f64,
+    pub p: f64,
+    /// Percentile interval of the bootstrap of examples within each seed.
+    pub boot_low: f64,
+    pub boot_high: f64,
     pub cohens_d: f64,
-    /// Bootstrap means and sign-flip means, kept to combine strata.
+    /// Bootstrap means, kept to combine strata.
     pub bootstrap: Vec<f64>,
-    pub permuted: Vec<f64>,
 }
 
 impl ExampleLevel {
@@ -106,12 +142,15 @@ impl ExampleLevel {
             control_mean: nan,
             treatment_mean: nan,
             ate: nan,
+            se: nan,
+            df: nan,
             ci_low: nan,
             ci_high: nan,
-            p_perm: nan,
+            p: nan,
+            boot_low: nan,
+            boot_high: nan,
             cohens_d: nan,
             bootstrap: Vec::new(),
-            permuted: Vec::new(),
         }
     }
 }
@@ -126,12 +165,14 @@ pub struct Adjusted {
     pub ci_low: f64,
     pub ci_high: f64,
     pub p: f64,
+    /// Whether the standard errors are clustered by seed.
+    pub clustered: bool,
 }
 
 impl Adjusted {
     pub fn empty() -> Self {
         let nan = f64::NAN;
-        Self { n_obs: 0, ate: nan, se: nan, df: nan, ci_low: nan, ci_high: nan, p: nan }
+        Self { n_obs: 0, ate: nan, se: nan, df: nan, ci_low: nan, ci_high: nan, p: nan, clustered: false }
     }
 }
 
@@ -143,7 +184,7 @@ pub struct Paired {
     pub groups: Vec<Range<usize>>,
     pub t: Vec<f64>,
     pub c: Vec<f64>,
-    /// Confounders per pair, treatment and control side (NaN = null).
+    /// Covariates per pair, treatment and control side (NaN = null).
     pub wt: Vec<Vec<f64>>,
     pub wc: Vec<Vec<f64>>,
     /// Pairs left out because the outcome was null on either side.
@@ -205,63 +246,87 @@ impl Paired {
         self.groups.iter().map(|g| (mean(&self.t[g.clone()]), mean(&self.c[g.clone()]))).unzip()
     }
 
+    pub fn diffs(&self) -> Vec<f64> {
+        self.t.iter().zip(&self.c).map(|(t, c)| t - c).collect()
+    }
+
+    /// Per covariate, the per-seed mean of (treatment − control) values
+    /// over pairs where both are present: the dummy outcomes.
+    pub fn covariate_shifts(&self) -> Vec<Vec<f64>> {
+        (0..self.wt.len())
+            .map(|j| {
+                self.groups
+                    .iter()
+                    .map(|g| {
+                        let d: Vec<f64> = g
+                            .clone()
+                            .filter(|&i| self.wt[j][i].is_finite() && self.wc[j][i].is_finite())
+                            .map(|i| self.wt[j][i] - self.wc[j][i])
+                            .collect();
+                        mean(&d)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     pub fn example_level(&self, settings: &Settings, key: u64) -> ExampleLevel {
         if self.is_empty() {
             return ExampleLevel::empty();
         }
-        let diffs: Vec<f64> = self.t.iter().zip(&self.c).map(|(t, c)| t - c).collect();
-        let ate = mean(&diffs);
+        let diffs = self.diffs();
+        let t = paired_t(&diffs, settings.level);
         let groups: Vec<&[f64]> = self.groups.iter().map(|g| &diffs[g.clone()]).collect();
-        let bootstrap = hierarchical_bootstrap(&groups, settings.resamples, settings.seed, key);
+        let bootstrap = stratified_bootstrap(&groups, settings.resamples, settings.seed, key);
         let mut sorted = bootstrap.clone();
-        let (ci_low, ci_high) = percentile_interval(&mut sorted, settings.level);
-        let permuted = sign_flip_means(&diffs, settings.permutations, settings.seed, key ^ 0x5045_524D);
+        let (boot_low, boot_high) = percentile_interval(&mut sorted, settings.level);
         ExampleLevel {
             n_pairs: diffs.len(),
             n_seeds: self.seeds.len(),
             control_mean: mean(&self.c),
             treatment_mean: mean(&self.t),
-            ate,
-            ci_low,
-            ci_high,
-            p_perm: permutation_p(ate, &permuted),
+            ate: t.estimate,
+            se: t.se,
+            df: t.df,
+            ci_low: t.ci_low,
+            ci_high: t.ci_high,
+            p: t.p,
+            boot_low,
+            boot_high,
             cohens_d: cohens_d_paired(&diffs),
             bootstrap,
-            permuted,
         }
     }
 
-    /// The paired regression design over pairs whose confounders are all
-    /// present; also returns how many pairs had a null confounder.
+    /// The paired regression design over pairs whose control-side
+    /// (pre-treatment) covariates are all present, clustered by seed; also
+    /// returns how many pairs had a null covariate.
     pub fn design(&self) -> (LinearDesign, usize) {
-        let k = self.wt.len();
-        let complete: Vec<usize> = (0..self.len())
-            .filter(|&i| (0..k).all(|j| self.wt[j][i].is_finite() && self.wc[j][i].is_finite()))
-            .collect();
+        let k = self.wc.len();
+        let complete: Vec<usize> = (0..self.len()).filter(|&i| (0..k).all(|j| self.wc[j][i].is_finite())).collect();
         let n = complete.len();
+        let mut seed_of = vec![0usize; self.len()];
+        for (g, range) in self.groups.iter().enumerate() {
+            for i in range.clone() {
+                seed_of[i] = g;
+            }
+        }
         let mut y = Vec::with_capacity(2 * n);
         y.extend(complete.iter().map(|&i| self.c[i]));
         y.extend(complete.iter().map(|&i| self.t[i]));
         let t: Vec<f64> = (0..2 * n).map(|r| if r < n { 0.0 } else { 1.0 }).collect();
-        let w = (0..k)
-            .map(|j| {
-                let mut col = Vec::with_capacity(2 * n);
-                col.extend(complete.iter().map(|&i| self.wc[j][i]));
-                col.extend(complete.iter().map(|&i| self.wt[j][i]));
-                col
-            })
-            .collect();
-        (LinearDesign::new(y, t, w, Some(n)), self.len() - n)
+        // Both rows of a pair carry the control example's covariates: the
+        // treated example's may be a consequence of the treatment.
+        let w =
+            (0..k).map(|j| complete.iter().chain(&complete).map(|&i| self.wc[j][i]).collect::<Vec<f64>>()).collect();
+        let clusters: Vec<usize> = complete.iter().chain(&complete).map(|&i| seed_of[i]).collect();
+        (LinearDesign::new(y, t, w, Some(n), Some(clusters)), self.len() - n)
     }
 }
 
-/// Fit the adjusted estimate and, when asked, refute it. Returns an error
-/// text for the row's flags when the regression cannot be fitted.
-pub fn adjust_and_refute(
-    design: &LinearDesign,
-    settings: &Settings,
-    key: u64,
-) -> (Adjusted, Option<Refutations>, Option<String>) {
+/// Fit the adjusted estimate. Returns an error text for the row's flags
+/// when the regression cannot be fitted.
+pub fn adjust(design: &LinearDesign, settings: &Settings) -> (Adjusted, Option<String>) {
     match design.fit() {
         Ok(fit) => {
             let (ci_low, ci_high) = fit.interval(1, settings.level);
@@ -273,12 +338,11 @@ pub fn adjust_and_refute(
                 ci_low,
                 ci_high,
                 p: fit.p_value(1),
+                clustered: design.clustered(),
             };
-            let refutations = (settings.refuter_sims > 0)
-                .then(|| refute(design, adjusted.ate, adjusted.se, settings.refuter_sims, settings.seed, key));
-            (adjusted, refutations, None)
+            (adjusted, None)
         }
-        Err(e) => (Adjusted::empty(), None, Some(format!("adjustment not fitted: {e}"))),
+        Err(e) => (Adjusted::empty(), Some(format!("adjustment not fitted: {e}"))),
     }
 }
 
@@ -304,8 +368,16 @@ mod tests {
 
     #[test]
     fn seed_level_of_one_seed_has_no_interval() {
-        let s = SeedLevel::from_pairs(&[3.0], &[1.0], 0.95);
+        let s = SeedLevel::from_pairs(&[3.0], &[1.0], &Settings::default(), 0);
         assert_eq!(s.ate, 2.0);
-        assert!(s.ci_low.is_nan());
+        assert!(s.ci_low.is_nan() && s.p.is_nan() && s.p_perm.is_nan());
+    }
+
+    #[test]
+    fn three_seeds_of_one_sign_have_an_exact_permutation_p_of_a_quarter() {
+        let s = SeedLevel::from_pairs(&[3.0, 4.0, 5.5], &[1.0, 1.5, 2.0], &Settings::default(), 0);
+        assert!(s.perm_exact);
+        assert_eq!(s.p_perm, 0.25);
+        assert_eq!(s.df, 2.0);
     }
 }

@@ -1,15 +1,24 @@
 //! Effects of every arm against the arm it is compared to (`compare_to` in
-//! `arms.parquet`), per outcome:
+//! `arms.parquet`), per outcome. The training run (seed) is the unit of
+//! replication (docs/effects.md):
 //!
-//! - seed level: the runs' outcomes paired by seed, a paired t interval;
-//! - example level: per-example outcomes paired by (seed, example id), a
-//!   hierarchical bootstrap interval (seeds, then examples within seed) and a
-//!   sign-flip permutation p-value;
+//! - the headline, seed level: one paired difference per seed (the runs'
+//!   outcome, or the per-seed mean of a per-example outcome), a t interval
+//!   on k - 1 degrees of freedom and the exact whole-seed sign-flip
+//!   permutation p-value;
+//! - example level, for these trained models: per-example outcomes paired
+//!   by (seed, example id), a paired t interval over the pairs and a
+//!   bootstrap of examples within seeds;
 //! - adjusted: OLS of the per-example outcome on the treatment and the
-//!   confounders (backdoor adjustment), refuted three ways;
+//!   pre-treatment covariates, standard errors clustered by seed;
+//! - refuters that can fail (`refute`);
 //! - inter-model arms: within their bucket, and averaged over buckets;
 //! - conditional on the control example's length bin with `By::LengthBin`;
-//! - Holm-adjusted p-values over every row, paired Cohen's d.
+//! - Holm-adjusted p-values over the rows shown, paired Cohen's d.
+//!
+//! One quantity per row: `bleu` is corpus BLEU at the run level and has no
+//! example-level estimate; `sentence_bleu` is the mean sentence BLEU, with
+//! both (likewise `token_accuracy` and `example_token_accuracy`).
 //!
 //! Nothing missing is dropped silently: every row says in `flags` which
 //! seeds, runs, examples or values were missing for it.
@@ -22,6 +31,7 @@ pub mod frame;
 pub mod refute;
 pub mod stratify;
 pub mod table;
+pub mod table_row;
 
 use std::collections::BTreeSet;
 
@@ -32,6 +42,7 @@ use data::{Examples, Runs, bin_order, load_examples, load_runs};
 use design::{Comparison, read_design};
 pub use estimate::{Adjusted, ExampleLevel, Paired, SeedLevel, Settings};
 pub use refute::{Refutation, Refutations};
+use refute::{RefuteInput, refute};
 
 /// What one row of the effects table is conditional on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -69,7 +80,8 @@ pub struct Options {
     /// Outcomes (columns of `runs`); empty = every documented outcome present.
     pub outcomes: Vec<String>,
     pub by: By,
-    /// Columns of `examples` adjusted for.
+    /// Pre-treatment columns of `examples` adjusted for (control side) and
+    /// used as dummy outcomes.
     pub confounders: Vec<String>,
     pub settings: Settings,
 }
@@ -112,6 +124,8 @@ pub struct Effects {
     pub outcomes: Vec<String>,
     pub confounders: Vec<String>,
     pub notes: Vec<String>,
+    /// Confidence level of every interval.
+    pub level: f64,
 }
 
 /// Estimate the effects of a study.
@@ -158,9 +172,21 @@ pub fn study_effects(tables: &StudyTables, options: &Options) -> Result<Effects>
     }
 
     let mut rows = Vec::new();
+    // A run-level outcome (corpus BLEU) has no value per length bin.
+    let run_only: Vec<&String> = outcomes.iter().filter(|o| data::example_column(o).is_none()).collect();
+    if with_bins && !run_only.is_empty() {
+        notes.push(format!(
+            "{} measured per run only: no estimate per length bin (per-example outcomes: sentence_bleu, \
+             example_token_accuracy, exact_match, syntax_valid)",
+            run_only.iter().map(|o| o.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    }
     for (ci, comparison) in comparisons.iter().enumerate() {
         let base_flags = coverage_flags(comparison, &runs, examples.as_ref());
         for (k, outcome) in outcomes.iter().enumerate() {
+            if with_bins && data::example_column(outcome).is_none() {
+                continue;
+            }
             let strata: Vec<Option<u16>> = match (&examples, with_bins) {
                 (Some(ex), true) => bin_order(&ex.bins).into_iter().map(|b| Some(b as u16)).collect(),
                 _ => vec![None],
@@ -181,14 +207,14 @@ pub fn study_effects(tables: &StudyTables, options: &Options) -> Result<Effects>
         }
     }
     if matches!(options.by, By::Arm | By::Bucket | By::Arch) {
-        let mut stratified = stratify::bucket_averages(&rows, &design, options.settings.level);
+        let mut stratified = stratify::bucket_averages(&rows, &design, &options.settings);
         if options.by == By::Arch {
             rows.clear();
         }
         rows.append(&mut stratified);
     }
     frame::apply_holm(&mut rows);
-    Ok(Effects { rows, outcomes, confounders: options.confounders.clone(), notes })
+    Ok(Effects { rows, outcomes, confounders: options.confounders.clone(), notes, level: options.settings.level })
 }
 
 /// Flags about seeds and examples that hold for every row of a comparison.
@@ -240,11 +266,11 @@ fn estimate_row(
     });
 
     // Seed level: the runs' outcome, or per-seed example means within a stratum.
-    let seed = if stratum.is_some() {
+    let seed = if stratum.is_some() || data::is_example_only(outcome) {
         match &paired {
             Some(p) => {
                 let (t, c) = p.seed_means();
-                SeedLevel::from_pairs(&t, &c, settings.level)
+                SeedLevel::from_pairs(&t, &c, settings, key)
             }
             None => SeedLevel::empty(),
         }
@@ -265,10 +291,10 @@ fn estimate_row(
         if !null_seeds.is_empty() {
             flags.push(format!("{outcome} null in runs of seeds {}", null_seeds.join(",")));
         }
-        SeedLevel::from_pairs(&t, &cv, settings.level)
+        SeedLevel::from_pairs(&t, &cv, settings, key)
     };
     if seed.n == 1 {
-        flags.push("one paired seed: no seed-level interval".into());
+        flags.push("one paired seed: no interval over training runs exists".into());
     } else if seed.n == 0 {
         flags.push("no paired seeds".into());
     }
@@ -290,39 +316,56 @@ fn estimate_row(
                 (ExampleLevel::empty(), Adjusted::empty(), None)
             } else {
                 let example = p.example_level(settings, key);
-                if example.n_seeds == 1 {
-                    flags.push("examples from one seed: the interval ignores training noise".into());
-                }
                 let (design, incomplete) = p.design();
                 if incomplete > 0 {
-                    flags.push(format!("{incomplete} example pairs with a null confounder left out of the adjustment"));
+                    flags.push(format!("{incomplete} example pairs with a null covariate left out of the adjustment"));
                 }
-                let (adjusted, refutations, error) = estimate::adjust_and_refute(&design, settings, key);
+                let (adjusted, error) = estimate::adjust(&design, settings);
                 if let Some(e) = error {
                     flags.push(e);
                 }
+                let refutations = (settings.refuter_sims > 0).then(|| {
+                    let diffs = p.diffs();
+                    let groups: Vec<&[f64]> = p.groups.iter().map(|g| &diffs[g.clone()]).collect();
+                    refute(&RefuteInput {
+                        seed: &seed,
+                        groups: &groups,
+                        covariates: &p.covariate_shifts(),
+                        level: settings.level,
+                        sims: settings.refuter_sims,
+                        rng_seed: settings.seed,
+                        key,
+                    })
+                });
                 (example, adjusted, refutations)
             }
         }
         _ => {
-            if examples.is_some() {
-                flags.push(format!("no per-example {outcome}"));
-            } else {
+            if examples.is_none() {
                 flags.push("no examples".into());
+            } else if data::example_column(outcome).is_some() {
+                flags.push(format!("no per-example {outcome}"));
             }
-            (ExampleLevel::empty(), Adjusted::empty(), None)
+            // A run-level outcome (corpus BLEU): the refuters over seeds still apply.
+            let refutations = (settings.refuter_sims > 0 && seed.n > 0).then(|| {
+                refute(&RefuteInput {
+                    seed: &seed,
+                    groups: &[],
+                    covariates: &[],
+                    level: settings.level,
+                    sims: settings.refuter_sims,
+                    rng_seed: settings.seed,
+                    key,
+                })
+            });
+            (ExampleLevel::empty(), Adjusted::empty(), refutations)
         }
     };
-    if let Some(r) = &refutations
-        && r.passed() < 3
-    {
-        let failed: Vec<&str> =
-            [("placebo", &r.placebo), ("random common cause", &r.random_common_cause), ("data subset", &r.data_subset)]
-                .iter()
-                .filter(|(_, x)| !x.pass)
-                .map(|(n, _)| *n)
-                .collect();
-        flags.push(format!("refuted by {}", failed.join(", ")));
+    if let Some(r) = &refutations {
+        let failed = r.failed();
+        if !failed.is_empty() {
+            flags.push(format!("refuted by {}", failed.join(", ")));
+        }
     }
 
     EffectRow {

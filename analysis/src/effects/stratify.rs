@@ -8,18 +8,22 @@
 //! the example level, regression rows for the adjusted estimate). With every
 //! job finished the buckets are the same size and the weights are equal.
 //!
-//! Intervals: seed level and adjusted, a t interval with the standard error
-//! sqrt(sum w_b^2 se_b^2) and Welch-Satterthwaite degrees of freedom; example
-//! level, the percentile interval of the weighted sum of the buckets'
-//! bootstrap resamples (buckets are resampled independently), and the
-//! permutation p-value of the weighted sum of their sign-flip statistics.
+//! Intervals: seed level (the headline), example level and adjusted, a t
+//! interval with the standard error sqrt(sum w_b^2 se_b^2) and
+//! Welch-Satterthwaite degrees of freedom; the example-level bootstrap, the
+//! percentile interval of the weighted sum of the buckets' resamples. The
+//! permutation test flips whole seeds of every bucket independently (each
+//! bucket's runs were randomised on their own): the statistic is
+//! sum_b w_b mean_s(d_bs), so seed s of bucket b weighs w_b / k_b.
 
 use std::collections::BTreeMap;
 
 use super::EffectRow;
 use super::design::Design;
-use super::estimate::{Adjusted, ExampleLevel, SeedLevel};
-use crate::stats::resample::{percentile_interval, permutation_p};
+use super::estimate::{Adjusted, ExampleLevel, SeedLevel, Settings};
+use crate::stats::permute::sign_flip_test;
+use crate::stats::resample::percentile_interval;
+use crate::stats::rng::stable_hash;
 use crate::stats::ttest::weighted_t;
 
 /// The label of a stratified row's bucket column.
@@ -30,7 +34,8 @@ fn weights(ns: &[usize]) -> Vec<f64> {
     ns.iter().map(|&n| if total > 0 { n as f64 / total as f64 } else { 0.0 }).collect()
 }
 
-pub fn bucket_averages(rows: &[EffectRow], design: &Design, level: f64) -> Vec<EffectRow> {
+pub fn bucket_averages(rows: &[EffectRow], design: &Design, settings: &Settings) -> Vec<EffectRow> {
+    let level = settings.level;
     let arch_of = |arm: &str| design.arm(arm).and_then(|a| a.arch.clone()).unwrap_or_else(|| arm.to_string());
     // (intervention, treatment arch, control arch, outcome, stratum) -> row indices
     let mut groups: BTreeMap<(String, String, String, String, String), Vec<usize>> = BTreeMap::new();
@@ -62,6 +67,18 @@ pub fn bucket_averages(rows: &[EffectRow], design: &Design, level: f64) -> Vec<E
                 level,
                 seed_parts.iter().map(|r| r.seed.n).sum(),
             );
+            let mut units = Vec::new();
+            let mut unit_weights = Vec::new();
+            for (r, w) in seed_parts.iter().zip(&ws) {
+                for d in &r.seed.diffs {
+                    units.push(*d);
+                    unit_weights.push(w / r.seed.diffs.len() as f64);
+                }
+            }
+            let key = stable_hash(&format!(
+                "strata\u{1f}{intervention}\u{1f}{t_arch}\u{1f}{c_arch}\u{1f}{outcome}\u{1f}{stratum}"
+            ));
+            let flips = sign_flip_test(&units, &unit_weights, settings.permutations, settings.seed, key);
             SeedLevel {
                 n: t.n,
                 control_mean: seed_parts.iter().zip(&ws).map(|(r, w)| w * r.seed.control_mean).sum(),
@@ -72,7 +89,11 @@ pub fn bucket_averages(rows: &[EffectRow], design: &Design, level: f64) -> Vec<E
                 ci_low: t.ci_low,
                 ci_high: t.ci_high,
                 p: t.p,
+                p_perm: flips.p,
+                perm_exact: flips.exact,
                 cohens_d: f64::NAN,
+                diffs: Vec::new(),
+                control: Vec::new(),
             }
         };
 
@@ -86,22 +107,32 @@ pub fn bucket_averages(rows: &[EffectRow], design: &Design, level: f64) -> Vec<E
                 (0..len).map(|i| ex_parts.iter().zip(&we).map(|(r, w)| w * pick(&r.example)[i]).sum()).collect()
             };
             let bootstrap = combine(|e| &e.bootstrap);
-            let permuted = combine(|e| &e.permuted);
-            let ate: f64 = ex_parts.iter().zip(&we).map(|(r, w)| w * r.example.ate).sum();
+            let t = weighted_t(
+                &ex_parts
+                    .iter()
+                    .zip(&we)
+                    .map(|(r, w)| (*w, r.example.ate, r.example.se, r.example.df))
+                    .collect::<Vec<_>>(),
+                level,
+                ex_parts.iter().map(|r| r.example.n_pairs).sum(),
+            );
             let mut sorted = bootstrap.clone();
-            let (ci_low, ci_high) = percentile_interval(&mut sorted, level);
+            let (boot_low, boot_high) = percentile_interval(&mut sorted, level);
             ExampleLevel {
-                n_pairs: ex_parts.iter().map(|r| r.example.n_pairs).sum(),
+                n_pairs: t.n,
                 n_seeds: ex_parts.iter().map(|r| r.example.n_seeds).max().unwrap_or(0),
                 control_mean: ex_parts.iter().zip(&we).map(|(r, w)| w * r.example.control_mean).sum(),
                 treatment_mean: ex_parts.iter().zip(&we).map(|(r, w)| w * r.example.treatment_mean).sum(),
-                ate,
-                ci_low,
-                ci_high,
-                p_perm: permutation_p(ate, &permuted),
+                ate: t.estimate,
+                se: t.se,
+                df: t.df,
+                ci_low: t.ci_low,
+                ci_high: t.ci_high,
+                p: t.p,
+                boot_low,
+                boot_high,
                 cohens_d: f64::NAN,
                 bootstrap,
-                permuted,
             }
         };
 
@@ -119,7 +150,16 @@ pub fn bucket_averages(rows: &[EffectRow], design: &Design, level: f64) -> Vec<E
                 level,
                 adj_parts.iter().map(|r| r.adjusted.n_obs).sum(),
             );
-            Adjusted { n_obs: t.n, ate: t.estimate, se: t.se, df: t.df, ci_low: t.ci_low, ci_high: t.ci_high, p: t.p }
+            Adjusted {
+                n_obs: t.n,
+                ate: t.estimate,
+                se: t.se,
+                df: t.df,
+                ci_low: t.ci_low,
+                ci_high: t.ci_high,
+                p: t.p,
+                clustered: adj_parts.iter().all(|r| r.adjusted.clustered),
+            }
         };
 
         let mut flags = vec![format!(

@@ -128,18 +128,23 @@ fn effect_label(r: &EffectRow) -> String {
 }
 
 fn effects_section(effects: &Effects, dir: &Path, doc: &mut Document, written: &mut Vec<PathBuf>) -> Result<()> {
+    let level = effects.level;
     doc.push(Block::Heading(2, "Effects".into()));
     doc.push(Block::Paragraph(
-        "Each arm against the arm it is compared to. Seeds: paired t interval over seeds. Examples: per-example \
-         outcomes paired by (seed, example), hierarchical bootstrap interval (seeds, then examples) and sign-flip \
-         permutation p-value. Adjusted: OLS of the per-example outcome on the treatment and the confounders. \
-         p-values in parentheses are Holm-adjusted over every row. d is paired Cohen's d (examples, else seeds)."
+        "Each arm against the arm it is compared to. The headline (forest plots, first columns) is over training \
+         runs: one paired difference per seed, a t interval on k-1 degrees of freedom, and the exact permutation \
+         p-value of the 2^k sign flips of whole seeds; with one seed there is no such interval. Examples: the \
+         paired t interval over (seed, example) pairs, the uncertainty over test examples for these particular \
+         trained models only. Adjusted: OLS on the treatment and pre-treatment covariates, standard errors \
+         clustered by seed. p-values in parentheses are Holm-adjusted over the rows shown. d is paired Cohen's d \
+         over seeds. `bleu` is corpus BLEU per run; `sentence_bleu` the mean sentence BLEU (docs/effects.md)."
             .into(),
     ));
     if effects.rows.is_empty() {
         doc.push(Block::Paragraph("No comparisons to show.".into()));
         return Ok(());
     }
+    let pct = format!("{}%", level * 100.0);
     for outcome in &effects.outcomes {
         let rows: Vec<&EffectRow> =
             effects.rows.iter().filter(|r| &r.outcome == outcome && r.stratum.is_none()).collect();
@@ -148,54 +153,52 @@ fn effects_section(effects: &Effects, dir: &Path, doc: &mut Document, written: &
         }
         let forest_rows: Vec<ForestRow> = rows
             .iter()
-            .map(|r| {
-                if r.example.ate.is_finite() {
-                    ForestRow {
-                        label: effect_label(r),
-                        estimate: r.example.ate,
-                        low: r.example.ci_low,
-                        high: r.example.ci_high,
-                    }
+            .map(|r| ForestRow {
+                label: if r.seed.n == 1 {
+                    format!("{} (1 seed: no interval)", effect_label(r))
                 } else {
-                    ForestRow {
-                        label: format!("{} (seeds)", effect_label(r)),
-                        estimate: r.seed.ate,
-                        low: r.seed.ci_low,
-                        high: r.seed.ci_high,
-                    }
-                }
+                    effect_label(r)
+                },
+                estimate: r.seed.ate,
+                low: r.seed.ci_low,
+                high: r.seed.ci_high,
             })
             .collect();
         let file = format!("forest_{}.png", sanitize(outcome));
         let path = dir.join(&file);
-        plots::forest(&path, &format!("Effect on {outcome} with 95% CI"), "difference in points", &forest_rows)?;
+        let seeds = rows.iter().map(|r| r.seed.n).max().unwrap_or(0);
+        plots::forest(
+            &path,
+            &format!("Effect on {outcome}: {pct} CI over training seeds (paired t, k-1 df, k = {seeds})"),
+            "difference in points (per-seed paired differences)",
+            &forest_rows,
+        )?;
         written.push(path);
         doc.push(Block::Heading(3, format!("Effect on {outcome}")));
         doc.push(Block::Image { path: file, alt: format!("forest plot of the effects on {outcome}") });
     }
     let headers = [
-        "arm",
-        "vs",
-        "outcome",
-        "bucket",
-        "seeds",
-        "control",
-        "treatment",
-        "ATE [95% CI] (seeds)",
-        "p_t (Holm)",
-        "pairs",
-        "ATE [95% CI] (examples)",
-        "p_perm (Holm)",
-        "adjusted ATE [95% CI]",
-        "d",
-        "flags",
+        "arm".to_string(),
+        "vs".into(),
+        "outcome".into(),
+        "bucket".into(),
+        "seeds".into(),
+        "control".into(),
+        "treatment".into(),
+        format!("ATE [{pct} CI] over seeds"),
+        "p_t (Holm)".into(),
+        "p_perm (Holm)".into(),
+        "pairs".into(),
+        format!("examples, these models [{pct} CI]"),
+        format!("adjusted [{pct} CI]"),
+        "d".into(),
+        "flags".into(),
     ];
     let rows = effects
         .rows
         .iter()
         .filter(|r| r.stratum.is_none())
         .map(|r| {
-            let d = if r.example.cohens_d.is_nan() { r.seed.cohens_d } else { r.example.cohens_d };
             vec![
                 r.arm.clone(),
                 r.compare_to.clone(),
@@ -206,57 +209,58 @@ fn effects_section(effects: &Effects, dir: &Path, doc: &mut Document, written: &
                 pp(r.seed.treatment_mean),
                 interval(r.seed.ate, r.seed.ci_low, r.seed.ci_high),
                 format!("{} ({})", p_value(r.seed.p), p_value(r.p_t_holm)),
+                format!("{} ({})", p_value(r.seed.p_perm), p_value(r.p_perm_holm)),
                 r.example.n_pairs.to_string(),
                 interval(r.example.ate, r.example.ci_low, r.example.ci_high),
-                format!("{} ({})", p_value(r.example.p_perm), p_value(r.p_perm_holm)),
                 interval(r.adjusted.ate, r.adjusted.ci_low, r.adjusted.ci_high),
-                pp(d),
+                pp(r.seed.cohens_d),
                 r.flags.join("; "),
             ]
         })
         .collect();
     doc.push(Block::Heading(3, "Effect table".into()));
-    doc.push(Block::Table { headers: headers.iter().map(|h| h.to_string()).collect(), rows });
+    doc.push(Block::Table { headers: headers.to_vec(), rows });
 
+    let verdict = |pass: Option<bool>| match pass {
+        Some(true) => "pass",
+        Some(false) => "FAIL",
+        None => "n/a",
+    };
     let refuted: Vec<Vec<String>> = effects
         .rows
         .iter()
         .filter_map(|r| r.refutations.as_ref().map(|x| (r, x)))
         .map(|(r, x)| {
-            let verdict = |pass: bool| if pass { "pass" } else { "FAIL" };
             vec![
                 effect_label(r),
                 r.outcome.clone(),
-                pp(r.adjusted.ate),
+                pp(r.seed.ate),
+                format!("{} {}", pp(x.placebo.effect), verdict(x.placebo.pass)),
                 format!(
                     "{} [{}, {}] {}",
-                    pp(x.placebo.effect),
-                    pp(x.placebo.low),
-                    pp(x.placebo.high),
-                    verdict(x.placebo.pass)
+                    pp(x.dummy_outcome.effect),
+                    pp(x.dummy_outcome.low),
+                    pp(x.dummy_outcome.high),
+                    verdict(x.dummy_outcome.pass)
                 ),
-                format!("{} {}", pp(x.random_common_cause.effect), verdict(x.random_common_cause.pass)),
-                format!(
-                    "{} [{}, {}] {}",
-                    pp(x.data_subset.effect),
-                    pp(x.data_subset.low),
-                    pp(x.data_subset.high),
-                    verdict(x.data_subset.pass)
-                ),
+                format!("{} .. {} {}", pp(x.data_subset.low), pp(x.data_subset.high), verdict(x.data_subset.pass)),
+                format!("{} ({} sd) {}", pp(x.sensitivity.effect), pp(x.sensitivity.low), verdict(x.sensitivity.pass)),
             ]
         })
         .collect();
     if !refuted.is_empty() {
         doc.push(Block::Heading(3, "Refuters".into()));
         doc.push(Block::Paragraph(
-            "Placebo: labels permuted within pairs; passes when 0 is inside the central 95% of placebo effects. \
-             Random common cause: a noise confounder added; passes when the effect moves by at most 0.1 standard \
-             errors. Data subset: random 90% of the pairs; passes when the mean moves by at most 0.1 standard errors \
-             and the spread stays within one."
+            "Placebo: share of whole-seed relabellings (effect removed) whose example-level interval excludes 0; \
+             fails above 0.25 (the example-level interval is then training noise). Dummy outcome: the effect on a \
+             pre-treatment covariate, must be 0; fails when the arms saw different inputs. Data subset: the \
+             estimate leaving out each seed; fails when one seed flips its sign. Sensitivity: the bias of an \
+             unobserved confounder that would move the interval to 0, in points and in control seed-to-seed \
+             standard deviations; fails below 0.5 sd."
                 .into(),
         ));
         doc.push(Block::Table {
-            headers: ["comparison", "outcome", "adjusted ATE", "placebo", "random common cause", "data subset"]
+            headers: ["comparison", "outcome", "ATE", "placebo", "dummy outcome", "leave one seed out", "sensitivity"]
                 .iter()
                 .map(|h| h.to_string())
                 .collect(),
@@ -269,8 +273,11 @@ fn effects_section(effects: &Effects, dir: &Path, doc: &mut Document, written: &
 fn runs_section(tables: &StudyTables, effects: &Effects, doc: &mut Document) -> Result<()> {
     let Some(runs) = tables.get(Table::Runs) else { return Ok(()) };
     doc.push(Block::Heading(2, "Runs".into()));
+    // Per-example outcomes (sentence_bleu, ...) have no column in `runs`.
+    let outcomes: Vec<&String> =
+        effects.outcomes.iter().filter(|o| !crate::effects::data::is_example_only(o)).collect();
     let mut aggs = vec![len().alias("runs")];
-    for o in &effects.outcomes {
+    for o in &outcomes {
         aggs.push(col(o.as_str()).cast(DataType::Float64).mean().alias(format!("{o}_mean")));
         aggs.push(col(o.as_str()).cast(DataType::Float64).std(1).alias(format!("{o}_sd")));
     }
@@ -283,13 +290,13 @@ fn runs_section(tables: &StudyTables, effects: &Effects, doc: &mut Document) -> 
             rows.push(
                 std::iter::once(arm)
                     .chain(std::iter::once("0".into()))
-                    .chain(effects.outcomes.iter().map(|_| "-".into()))
+                    .chain(outcomes.iter().map(|_| "-".into()))
                     .collect(),
             );
             continue;
         };
         let mut row = vec![arm.clone(), format!("{}", counts[i])];
-        for o in &effects.outcomes {
+        for o in &outcomes {
             let m = floats(&df, &format!("{o}_mean"))?[i];
             let s = floats(&df, &format!("{o}_sd"))?[i];
             row.push(if s.is_finite() { format!("{} ± {}", pp(m), pp(s)) } else { pp(m) });
@@ -297,7 +304,7 @@ fn runs_section(tables: &StudyTables, effects: &Effects, doc: &mut Document) -> 
         rows.push(row);
     }
     let mut headers = vec!["arm".to_string(), "runs".to_string()];
-    headers.extend(effects.outcomes.iter().map(|o| format!("{o} (mean ± sd)")));
+    headers.extend(outcomes.iter().map(|o| format!("{o} (mean ± sd)")));
     doc.push(Block::Table { headers, rows });
     Ok(())
 }

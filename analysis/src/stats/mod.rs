@@ -5,6 +5,8 @@ pub mod describe;
 pub mod dist;
 pub mod holm;
 pub mod ols;
+pub mod permute;
+pub mod power;
 pub mod resample;
 pub mod rng;
 pub mod ttest;

@@ -37,6 +37,8 @@ pub enum OlsError {
     TooFewRows { n: usize, p: usize },
     #[error("column {column} is constant or a linear combination of the others")]
     Collinear { column: usize },
+    #[error("{clusters} cluster(s): cluster-robust standard errors need at least two")]
+    TooFewClusters { clusters: usize },
     #[error("column {column} has {len} values, expected {n}")]
     Ragged { column: usize, len: usize, n: usize },
 }
@@ -110,6 +112,70 @@ pub fn ols(y: &[f64], columns: &[&[f64]]) -> Result<OlsFit, OlsError> {
     coef.push(intercept);
     coef.extend(slopes);
     Ok(OlsFit { coef, se, n, df_resid, rss })
+}
+
+/// `y ~ 1 + columns...` with cluster-robust standard errors of the slopes,
+/// as statsmodels' `OLS(...).fit(cov_type="cluster", cov_kwds={"groups":
+/// clusters}, use_t=True)`: the sandwich `(X'X)^-1 (sum_g s_g s_g') (X'X)^-1`
+/// with `s_g` the sum of `x_i e_i` over cluster `g`, scaled by
+/// `G/(G-1) (n-1)/(n-p)`, and t intervals on `G - 1` degrees of freedom.
+/// The slopes are those of [`ols`]; by Frisch-Waugh-Lovell the slope block
+/// of the sandwich needs only the centred columns, so the intercept's
+/// standard error is not computed (NaN).
+pub fn ols_clustered(y: &[f64], columns: &[&[f64]], clusters: &[usize]) -> Result<OlsFit, OlsError> {
+    let mut fit = ols(y, columns)?;
+    let n = y.len();
+    let p = columns.len();
+    if clusters.len() != n {
+        return Err(OlsError::Ragged { column: p, len: clusters.len(), n });
+    }
+    let groups = clusters.iter().copied().max().map_or(0, |m| m + 1);
+    let used: std::collections::BTreeSet<usize> = clusters.iter().copied().collect();
+    let g = used.len();
+    if g < 2 {
+        return Err(OlsError::TooFewClusters { clusters: g });
+    }
+    let nf = n as f64;
+    let means: Vec<f64> = columns.iter().map(|c| c.iter().sum::<f64>() / nf).collect();
+    let mut xtx = vec![0.0; p * p];
+    let mut scores = vec![0.0; groups * p];
+    for i in 0..n {
+        let fitted = fit.coef[0] + columns.iter().zip(&fit.coef[1..]).map(|(c, b)| b * c[i]).sum::<f64>();
+        let e = y[i] - fitted;
+        for j in 0..p {
+            let xj = columns[j][i] - means[j];
+            scores[clusters[i] * p + j] += xj * e;
+            for k in 0..p {
+                xtx[j * p + k] += xj * (columns[k][i] - means[k]);
+            }
+        }
+    }
+    let chol = Cholesky::new(&xtx, p).map_err(|column| OlsError::Collinear { column })?;
+    let inv = chol.inverse();
+    let mut meat = vec![0.0; p * p];
+    for c in 0..groups {
+        let s = &scores[c * p..(c + 1) * p];
+        for j in 0..p {
+            for k in 0..p {
+                meat[j * p + k] += s[j] * s[k];
+            }
+        }
+    }
+    let gf = g as f64;
+    let scale = gf / (gf - 1.0) * (nf - 1.0) / (nf - (p + 1) as f64);
+    fit.se[0] = f64::NAN;
+    for j in 0..p {
+        // (inv * meat * inv)[j][j]
+        let mut v = 0.0;
+        for a in 0..p {
+            for b in 0..p {
+                v += inv[j * p + a] * meat[a * p + b] * inv[b * p + j];
+            }
+        }
+        fit.se[j + 1] = (scale * v).sqrt();
+    }
+    fit.df_resid = gf - 1.0;
+    Ok(fit)
 }
 
 /// Cholesky factor `L` (row-major, lower) of a symmetric positive definite matrix.
@@ -212,6 +278,25 @@ mod tests {
             assert!((fit.se[i] - bse[i]).abs() < 1e-10, "{fit:?}");
         }
         assert_eq!(fit.df_resid, 3.0);
+    }
+
+    #[test]
+    fn clustered_matches_statsmodels() {
+        // statsmodels: OLS(y, add_constant(column_stack([x1, x2]))).fit(cov_type="cluster",
+        //   cov_kwds={"groups": g}, use_t=True): bse[1:] = [0.1527005657608641, 0.12559991374652962],
+        //   df_resid_inference = 3, conf_int(0.05)[1] = [0.19590139377756177, 1.167824096418519]
+        let x1 = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+        let x2 = [2.0, 1.0, 4.0, 3.0, 6.0, 5.0, 8.0, 9.0];
+        let y = [2.1, 2.9, 4.2, 4.8, 6.3, 6.2, 7.9, 8.4];
+        let g = [0, 0, 1, 1, 2, 2, 3, 3];
+        let fit = ols_clustered(&y, &[&x1, &x2], &g).unwrap();
+        assert!((fit.coef[1] - 0.6818627450980403).abs() < 1e-10, "{fit:?}");
+        assert!((fit.se[1] - 0.1527005657608641).abs() < 1e-10, "{fit:?}");
+        assert!((fit.se[2] - 0.12559991374652962).abs() < 1e-10, "{fit:?}");
+        assert_eq!(fit.df_resid, 3.0);
+        let (lo, hi) = fit.interval(1, 0.95);
+        assert!((lo - 0.19590139377756177).abs() < 1e-9 && (hi - 1.167824096418519).abs() < 1e-9);
+        assert_eq!(ols_clustered(&y, &[&x1], &[0; 8]), Err(OlsError::TooFewClusters { clusters: 1 }));
     }
 
     #[test]

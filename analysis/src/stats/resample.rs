@@ -1,5 +1,5 @@
-//! Resampling: the hierarchical bootstrap and the paired sign-flip
-//! permutation test, both on plain slices, both parallel over resamples.
+//! Resampling: the stratified bootstrap and the label permutation, on plain slices, parallel
+//! over resamples. (Whole-seed sign flips are in [`super::permute`].)
 //!
 //! Resample `r` always uses the stream `Rng::stream(seed, key, r)`, so a
 //! result depends only on the data, the seed and the key, never on how many
@@ -31,35 +31,28 @@ pub fn par_map(count: usize, f: impl Fn(usize) -> f64 + Sync) -> Vec<f64> {
     out
 }
 
-/// Hierarchical bootstrap of the pooled mean of `groups` (one slice per
-/// seed): each resample draws as many seeds as there are, with replacement,
-/// then for each drawn seed as many of its values as it has, with
-/// replacement, and takes the mean of everything drawn. Returns the
-/// resampled means (NaN when there is no data).
-pub fn hierarchical_bootstrap(groups: &[&[f64]], resamples: usize, seed: u64, key: u64) -> Vec<f64> {
-    let k = groups.len();
-    if k == 0 || groups.iter().all(|g| g.is_empty()) {
+/// Stratified bootstrap of the pooled mean of `groups` (one slice per
+/// seed): each resample keeps every seed and draws, for each, as many of its
+/// values as it has, with replacement. The seeds are held fixed, so the
+/// spread is the uncertainty over test examples for these particular trained
+/// models, not over training runs. Returns the resampled means (NaN when
+/// there is no data).
+pub fn stratified_bootstrap(groups: &[&[f64]], resamples: usize, seed: u64, key: u64) -> Vec<f64> {
+    if groups.iter().all(|g| g.is_empty()) {
         return vec![f64::NAN; resamples];
     }
     par_map(resamples, |r| {
         let mut rng = Rng::stream(seed, key, r as u64);
         let mut sum = 0.0;
         let mut count = 0usize;
-        for _ in 0..k {
-            let g = groups[rng.below(k)];
+        for g in groups {
             let m = g.len();
-            if m == 0 {
-                continue;
-            }
-            let mut s = 0.0;
             for _ in 0..m {
-                s += g[rng.below(m)];
+                sum += g[rng.below(m)];
             }
-            sum += s;
             count += m;
         }
-        // A resample that drew only empty seeds: fall back to NaN, dropped by the interval.
-        if count == 0 { f64::NAN } else { sum / count as f64 }
+        sum / count as f64
     })
 }
 
@@ -70,28 +63,6 @@ pub fn percentile_interval(resampled: &mut Vec<f64>, level: f64) -> (f64, f64) {
     let lo = quantile_in_place(resampled, (1.0 - level) / 2.0);
     let hi = super::describe::quantile_sorted(resampled, (1.0 + level) / 2.0);
     (lo, hi)
-}
-
-/// Paired sign-flip permutation test of mean(diffs) = 0. Each permutation
-/// flips the sign of every difference with probability 1/2 (swaps the arms
-/// within the pair). Returns the permuted means; see [`permutation_p`].
-pub fn sign_flip_means(diffs: &[f64], permutations: usize, seed: u64, key: u64) -> Vec<f64> {
-    let n = diffs.len();
-    if n == 0 {
-        return vec![f64::NAN; permutations];
-    }
-    par_map(permutations, |r| {
-        let mut rng = Rng::stream(seed, key, r as u64);
-        let mut sum = 0.0;
-        for chunk in diffs.chunks(64) {
-            let bits = rng.next_u64();
-            for (j, d) in chunk.iter().enumerate() {
-                // Flip the sign bit where the random bit is set.
-                sum += f64::from_bits(d.to_bits() ^ (((bits >> j) & 1) << 63));
-            }
-        }
-        sum / n as f64
-    })
 }
 
 /// Two-sample permutation test of mean(treatment) - mean(control): the
@@ -146,33 +117,22 @@ mod tests {
         let a: Vec<f64> = (0..200).map(|i| (i % 13) as f64).collect();
         let b: Vec<f64> = (0..200).map(|i| (i % 7) as f64 + 1.0).collect();
         let groups = [a.as_slice(), b.as_slice()];
-        let r1 = hierarchical_bootstrap(&groups, 500, 9, 1);
-        let r2 = hierarchical_bootstrap(&groups, 500, 9, 1);
+        let r1 = stratified_bootstrap(&groups, 500, 9, 1);
+        let r2 = stratified_bootstrap(&groups, 500, 9, 1);
         assert_eq!(r1, r2);
         let pooled = (a.iter().sum::<f64>() + b.iter().sum::<f64>()) / 400.0;
         assert!((mean(&r1) - pooled).abs() < 0.5, "{} vs {pooled}", mean(&r1));
-        assert_ne!(r1, hierarchical_bootstrap(&groups, 500, 10, 1));
+        assert_ne!(r1, stratified_bootstrap(&groups, 500, 10, 1));
     }
 
     #[test]
     fn single_level_bootstrap_variance_matches_theory() {
         // One seed: the bootstrap variance of the mean is (n-1)/n * s^2 / n.
         let xs: Vec<f64> = (0..400).map(|i| ((i * 37) % 101) as f64).collect();
-        let reps = hierarchical_bootstrap(&[&xs], 4000, 1, 2);
+        let reps = stratified_bootstrap(&[&xs], 4000, 1, 2);
         let theory = variance(&xs) * (399.0 / 400.0) / 400.0;
         let got = variance(&reps);
         assert!((got / theory - 1.0).abs() < 0.1, "{got} vs {theory}");
-    }
-
-    #[test]
-    fn sign_flips_detect_a_shift_and_not_noise() {
-        let shifted: Vec<f64> = (0..300).map(|i| 1.0 + ((i * 17) % 11) as f64 - 5.0).collect();
-        let obs = mean(&shifted);
-        let p = permutation_p(obs, &sign_flip_means(&shifted, 2000, 3, 4));
-        assert!(p < 0.01, "{p}");
-        let symmetric: Vec<f64> = (0..300).map(|i| if i % 2 == 0 { 3.0 } else { -3.0 }).collect();
-        let p0 = permutation_p(mean(&symmetric), &sign_flip_means(&symmetric, 2000, 3, 4));
-        assert!(p0 > 0.5, "{p0}");
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct Study {
     pub seeds: Vec<u64>,
     pub outcomes: Vec<String>,
     pub max_attempts: u32,
+    /// `[study] minimum_effect`: (effect, sd of per-seed differences), both positive.
+    pub minimum_effect: Option<(f64, f64)>,
     pub data: DataBase,
     pub control: ArmConfig,
     pub interventions: Vec<Intervention>,

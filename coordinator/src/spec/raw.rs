@@ -20,6 +20,17 @@ pub struct RawStudy {
     pub seeds: Vec<i64>,
     pub outcomes: Option<Vec<String>>,
     pub max_attempts: Option<i64>,
+    /// The smallest seed-level effect the study should detect (`intervene plan` warns when its seeds cannot).
+    pub minimum_effect: Option<RawMinimumEffect>,
+}
+
+/// `minimum_effect = { effect = 1.0, sd = 1.5 }`: an effect in outcome points,
+/// and the standard deviation of the per-seed paired differences.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMinimumEffect {
+    pub effect: f64,
+    pub sd: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -182,12 +182,14 @@ impl Validator<'_> {
             }
         }
         let (name, description, seeds, outcomes, max_attempts) = meta?;
+        let minimum_effect = raw_study.as_ref().and_then(|raw| self.minimum_effect(raw));
         Some(Study {
             name,
             description,
             seeds,
             outcomes,
             max_attempts,
+            minimum_effect,
             data,
             control,
             interventions,
@@ -262,6 +264,21 @@ impl Validator<'_> {
             }
         };
         Some((raw.name.clone(), raw.description.clone(), seeds, outcomes, max_attempts))
+    }
+
+    fn minimum_effect(&mut self, raw: &RawStudy) -> Option<(f64, f64)> {
+        let m = raw.minimum_effect?;
+        let mut ok = true;
+        for (key, value) in [("effect", m.effect), ("sd", m.sd)] {
+            if !(value.is_finite() && value > 0.0) {
+                self.issue(
+                    format!("study.minimum_effect.{key}"),
+                    format!("{key} = {value}; accepted: a positive number of outcome points, e.g. minimum_effect = {{ effect = 1.0, sd = 1.5 }}"),
+                );
+                ok = false;
+            }
+        }
+        ok.then_some((m.effect, m.sd))
     }
 
     /// Names end up in arm names, paths and tables: keep them plain.

@@ -17,6 +17,8 @@
 //! `effect_a - effect_compare_to` (without clipping, and with length slopes
 //! averaging out over the lengths drawn).
 
+pub mod paired;
+
 use std::path::{Path, PathBuf};
 
 use intervene_proto::tables as layout;
