@@ -33,6 +33,7 @@ pub fn outcome(m: &pb::RunMetrics, name: &str) -> Option<f64> {
         "token_accuracy" => Some(m.token_accuracy),
         "exact_match" => Some(m.exact_match),
         "syntax_valid" => m.syntax_valid,
+        "bleu_vocab" => m.bleu_vocab,
         _ => None,
     }
 }

@@ -139,7 +139,11 @@ pub const FACTOR_COLUMNS: &[&str] = &[
 ];
 
 /// Outcomes a study may name in `outcomes`, all in percentage points.
-pub const RUN_OUTCOMES: &[&str] = &["bleu", "codexglue_bleu", "token_accuracy", "exact_match", "syntax_valid"];
+/// `bleu_vocab` is the seed notebook's BLEU (target-vocabulary tokens, `<UNK>`
+/// matching `<UNK>`), for comparison with its published figures only; null
+/// for results from before it was measured.
+pub const RUN_OUTCOMES: &[&str] =
+    &["bleu", "codexglue_bleu", "token_accuracy", "exact_match", "syntax_valid", "bleu_vocab"];
 
 pub const RUN_FACTS: &[&str] = &[
     "test_loss",
@@ -201,10 +205,15 @@ pub const CURVE_COLUMNS: &[&str] = &[
 pub const ATTENTION_COLUMNS: &[&str] =
     &["study", "study_version", "arm", "job_id", "seed", "example_id", "source_tokens", "target_tokens", "weights"];
 
-/// Source-length bins of the length analysis, by source tokens.
+/// Source-length bins of the length analysis, by source tokens: the seed's
+/// [0, 10), [10, 20), [20, 30), [30, 40) and [40, 50], the last one closed
+/// (so a docstring truncated to 50 tokens falls in it), then longer ones.
 pub const LENGTH_BINS: &[&str] = &["0-10", "10-20", "20-30", "30-40", "40-50", "50+"];
 
 pub fn length_bin(source_len: usize) -> &'static str {
+    if source_len == 50 {
+        return LENGTH_BINS[4];
+    }
     LENGTH_BINS[(source_len / 10).min(LENGTH_BINS.len() - 1)]
 }
 
@@ -225,12 +234,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn length_bins_are_half_open_decades() {
+    fn length_bins_are_half_open_decades_but_the_last_is_closed() {
         assert_eq!(length_bin(0), "0-10");
         assert_eq!(length_bin(9), "0-10");
         assert_eq!(length_bin(10), "10-20");
+        assert_eq!(length_bin(39), "30-40");
+        assert_eq!(length_bin(40), "40-50");
         assert_eq!(length_bin(49), "40-50");
-        assert_eq!(length_bin(50), "50+");
+        // The seed's [40, 50] is closed: max_source_len = 50 lands here.
+        assert_eq!(length_bin(50), "40-50");
+        assert_eq!(length_bin(51), "50+");
         assert_eq!(length_bin(500), "50+");
     }
 }

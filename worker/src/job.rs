@@ -97,7 +97,7 @@ pub fn run_job(
     let test_loss = train::corpus_loss(&model, &test_c, batch, opts.device);
     let ids = checkpoint::decode_corpus(&model, &test_c, &spec.decode, spec.seed, batch, opts.device);
     let predictions: Vec<Vec<String>> = ids.iter().map(|p| prepared.target_vocab.decode(p)).collect();
-    let (examples, outcomes) = score_split(&prepared.test, &predictions, &prepared.tokenizer);
+    let (examples, outcomes) = score_split(&prepared.test, &predictions, &prepared.tokenizer, &prepared.target_vocab);
     let attention = attention_maps(&model, &prepared.test, &ids, &predictions, opts);
     let eval_seconds = eval_started.elapsed().as_secs_f64();
 
@@ -133,6 +133,7 @@ pub fn run_job(
         train_seconds: outcome.train_seconds,
         eval_seconds,
         train_tokens_per_second: outcome.tokens_per_second,
+        bleu_vocab: Some(outcomes.bleu_vocab),
     };
     Ok(pb::JobResult {
         metrics: Some(metrics),

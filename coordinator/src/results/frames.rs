@@ -112,6 +112,7 @@ pub(super) fn runs_frame(recs: &[JobRecord]) -> PolarsResult<DataFrame> {
         rows.col("token_accuracy", |_, r, _, _| metrics(r).token_accuracy),
         rows.col("exact_match", |_, r, _, _| metrics(r).exact_match),
         rows.col("syntax_valid", |_, r, _, _| metrics(r).syntax_valid),
+        rows.col("bleu_vocab", |_, r, _, _| metrics(r).bleu_vocab),
         rows.col("test_loss", |_, r, _, _| metrics(r).test_loss),
         rows.col("best_valid_loss", |_, r, _, _| metrics(r).best_valid_loss),
         rows.col("best_epoch", |_, r, _, _| metrics(r).best_epoch as i64),

@@ -171,6 +171,7 @@ pub fn result(r: Option<&pb::JobResult>) -> Result<&pb::JobResult, Status> {
         ("result.metrics.token_accuracy", m.token_accuracy),
         ("result.metrics.exact_match", m.exact_match),
         ("result.metrics.syntax_valid", m.syntax_valid.unwrap_or(0.0)),
+        ("result.metrics.bleu_vocab", m.bleu_vocab.unwrap_or(0.0)),
     ] {
         if !v.is_finite() {
             return Err(invalid(field, format!("{v} is not a finite number")));

@@ -8,7 +8,15 @@
 //! (`sacrebleu.sentence_bleu`). The arithmetic follows sacrebleu's
 //! `BLEU.compute_bleu` operation by operation so the floats agree, not just
 //! the rounded numbers.
+//!
+//! One departure, which never shows on text without a predicted `<UNK>`: a
+//! hypothesis n-gram holding a masked `<UNK>` ([`super::unk`]) is counted
+//! but never matched.
+//!
+//! [`corpus_bleu_tokens`] is the same arithmetic on token lists as they are,
+//! without 13a: the seed notebook's convention for `bleu_vocab`.
 
+use super::unk::is_masked;
 use std::collections::HashMap;
 
 pub const MAX_ORDER: usize = 4;
@@ -120,13 +128,25 @@ fn ngram_counts<'a>(tokens: &'a [String], max_order: usize) -> HashMap<&'a [Stri
 }
 
 /// Clipped n-gram matches of tokenized hypothesis against one tokenized
-/// reference.
+/// reference; an n-gram with a masked `<UNK>` never matches.
 pub fn segment_stats(hyp: &[String], reference: &[String]) -> BleuStats {
+    stats_with(hyp, reference, |gram| gram.iter().any(|t| is_masked(t)))
+}
+
+/// [`segment_stats`] where every token is compared, `<UNK>` included.
+fn segment_stats_unmasked(hyp: &[String], reference: &[String]) -> BleuStats {
+    stats_with(hyp, reference, |_| false)
+}
+
+fn stats_with(hyp: &[String], reference: &[String], unmatchable: impl Fn(&[String]) -> bool) -> BleuStats {
     let ref_counts = ngram_counts(reference, MAX_ORDER);
     let mut stats = BleuStats { hyp_len: hyp.len() as u64, ref_len: reference.len() as u64, ..Default::default() };
     for (gram, count) in ngram_counts(hyp, MAX_ORDER) {
         let n = gram.len() - 1;
         stats.total[n] += count;
+        if unmatchable(gram) {
+            continue;
+        }
         if let Some(&r) = ref_counts.get(gram) {
             stats.correct[n] += count.min(r);
         }
@@ -172,6 +192,18 @@ pub fn corpus_bleu<H: AsRef<str>, R: AsRef<str>>(hyps: &[H], refs: &[R]) -> f64 
     let mut total = BleuStats::default();
     for (h, r) in hyps.iter().zip(refs) {
         total += segment_stats(&tokenize_13a(h.as_ref()), &tokenize_13a(r.as_ref()));
+    }
+    score_from_stats(&total, false)
+}
+
+/// Corpus BLEU over token lists taken as they are (no 13a, no masking):
+/// sacrebleu's corpus arithmetic on the tokens the caller gives. With both
+/// sides mapped through the target vocabulary this is the seed notebook's
+/// BLEU, where a predicted `<UNK>` matches a reference `<UNK>`.
+pub fn corpus_bleu_tokens<H: AsRef<[String]>, R: AsRef<[String]>>(hyps: &[H], refs: &[R]) -> f64 {
+    let mut total = BleuStats::default();
+    for (h, r) in hyps.iter().zip(refs) {
+        total += segment_stats_unmasked(h.as_ref(), r.as_ref());
     }
     score_from_stats(&total, false)
 }
@@ -288,6 +320,35 @@ mod tests {
         let got = sentence_bleu("a b c x", "a b c d");
         let want = ((75f64).ln() + (200f64 / 3.0).ln() + 50f64.ln() + 50f64.ln()) / 4.0;
         assert!((got - want.exp()).abs() < 1e-9, "{got} vs {}", want.exp());
+    }
+
+    #[test]
+    fn a_masked_unk_never_matches() {
+        use crate::eval::unk::MASK;
+        // "< UNK >" would match the reference's `<` and `>`; the mask
+        // matches nothing, not even a reference holding the same letters.
+        let unk_text = sentence_bleu("if a < UNK > b : return", "if a < b and c > d : return");
+        let masked = sentence_bleu(&format!("if a {MASK} b : return"), "if a < b and c > d : return");
+        assert!(masked < unk_text, "{masked} vs {unk_text}");
+        assert_eq!(sentence_bleu(MASK, MASK), 0.0);
+        assert_eq!(corpus_bleu(&[format!("{MASK} {MASK}")], &[format!("{MASK} {MASK}")]), 0.0);
+        // Every n-gram through the mask fails; the others still match.
+        let s = segment_stats(&toks(&format!("a b {MASK} c d")), &toks(&format!("a b {MASK} c d")));
+        assert_eq!(s.correct, [4, 2, 0, 0]);
+        assert_eq!(s.total, [5, 4, 3, 2]);
+    }
+
+    #[test]
+    fn token_bleu_compares_tokens_as_given() {
+        let t = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        let (h, r) = (t("return <UNK> ( x ) + 1"), t("return <UNK> ( x ) + 1"));
+        assert!((corpus_bleu_tokens(&[h.clone()], &[r.clone()]) - 100.0).abs() < 1e-9);
+        // No 13a: `a.b` stays one token and does not match `a . b`.
+        assert!(corpus_bleu_tokens(&[t("a.b c d e")], &[t("a . b c d e")]) > 0.0);
+        let s = segment_stats_unmasked(&t("a.b c d e"), &t("a . b c d e"));
+        assert_eq!((s.correct[0], s.total[0]), (3, 4));
+        assert_eq!(corpus_bleu_tokens::<Vec<String>, Vec<String>>(&[], &[]), 0.0);
+        assert_eq!(corpus_bleu_tokens(&[Vec::<String>::new()], &[t("a b")]), 0.0);
     }
 
     #[test]

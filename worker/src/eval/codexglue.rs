@@ -10,12 +10,15 @@
 //!   `min(0, 1 - (r + 1) / (c + 1))` in log space;
 //! - the corpus score is the mean of the segment scores, times 100.
 //!
+//! As in [`super::bleu`], an n-gram with a masked `<UNK>` never matches.
+//!
 //! Its text-to-code task reports a different, corpus-level variant (the
 //! Tensor2Tensor `compute_bleu` with smoothing on whitespace tokens); the
 //! study tables carry this one because it is the one CodeXGLUE calls
 //! "smoothed BLEU-4".
 
 use super::bleu::{is_py_space, regexp_tokenize};
+use super::unk::is_masked;
 use std::collections::HashMap;
 
 const ORDER: usize = 4;
@@ -66,6 +69,9 @@ pub fn segment_smoothed_bleu(hyp: &[String], reference: &[String]) -> f64 {
     let ref_counts = counts(reference);
     let mut correct = [0u64; ORDER];
     for (g, c) in counts(hyp) {
+        if g.iter().any(|t| is_masked(t)) {
+            continue;
+        }
         correct[g.len() - 1] += c.min(ref_counts.get(g).copied().unwrap_or(0));
     }
     let tiny = f64::MIN_POSITIVE; // Python's sys.float_info.min
@@ -143,6 +149,18 @@ mod tests {
         let r: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
         let want = ((0.75f64).ln() + (0.75f64).ln() + (2.0f64 / 3.0).ln() + (0.5f64).ln()) / 4.0;
         assert!((segment_smoothed_bleu(&h, &r) - want.exp()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_masked_unk_never_matches() {
+        use crate::eval::unk::MASK;
+        let same = format!("return {MASK}");
+        let unmasked = codexglue_bleu(&["return x"], &["return x"]);
+        assert!(codexglue_bleu(&[same.as_str()], &[same.as_str()]) < unmasked);
+        let h = codexglue_tokens(&same);
+        // One unigram of two matches; no bigram does.
+        let want = ((0.5f64).ln() + (1.0f64 / 2.0).ln() + 0.0 + 0.0) / 4.0;
+        assert!((segment_smoothed_bleu(&h, &h) - want.exp()).abs() < 1e-12);
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! The seed gives the first three tests as code; the rest are described in
 //! prose and defined here on the detokenized texts so they mean the same for
 //! every tokenizer:
+//! - `empty_output`: no tokens, or tokens that detokenize to nothing but
+//!   whitespace (layout tokens alone, as an untrained python-lexer model
+//!   emits): the seed's "generates no tokens or just `<EOS>`";
 //! - `missing_parentheses`: the reference has `(`, the prediction none;
 //! - `missing_colons`: the reference has `:`, the prediction none;
 //! - `missing_return`: the reference has the word `return`, the prediction
@@ -14,11 +17,13 @@
 //!   `and or not is in`.
 
 /// Category of one prediction against its reference. Token lists decide
-/// correctness and length; texts decide the structural tests.
+/// correctness and length; texts decide emptiness and the structural tests.
+/// `pred_text` is the prediction with `<UNK>` masked ([`super::unk`]), so
+/// that the `<` and `>` of an unknown word are not read as operators.
 pub fn error_category(pred_tokens: &[String], ref_tokens: &[String], pred_text: &str, ref_text: &str) -> &'static str {
     if pred_tokens == ref_tokens {
         "correct"
-    } else if pred_tokens.is_empty() {
+    } else if pred_tokens.is_empty() || pred_text.trim().is_empty() {
         "empty_output"
     } else if (pred_tokens.len() as f64) < ref_tokens.len() as f64 / 2.0 {
         "incomplete_code"
@@ -86,19 +91,49 @@ mod tests {
 
     #[test]
     fn each_category_fires_in_order() {
-        assert_eq!(cat("return max ( x )", "return max ( x )"), "correct");
-        assert_eq!(cat("", "return max ( x )"), "empty_output");
-        assert_eq!(cat("return max", "return max ( x ) + 1"), "incomplete_code");
-        assert_eq!(cat("return max x y", "return max ( x )"), "missing_parentheses");
-        assert_eq!(cat("if x > 0 return ( x )", "if x > 0 : return ( x )"), "missing_colons");
-        assert_eq!(cat("y = f ( x ) + 1", "return f ( x ) + 1"), "missing_return");
-        assert_eq!(cat("return f ( x ) - 1", "return f ( x ) + 1"), "wrong_operators");
-        assert_eq!(cat("return x >= y", "return x > y"), "wrong_operators");
-        assert_eq!(cat("return a and b", "return a or b"), "wrong_operators");
-        assert_eq!(cat("return f ( y ) + 1", "return f ( x ) + 1"), "other");
-        for c in ["correct", "empty_output", "incomplete_code", "missing_parentheses", "other"] {
-            assert!(ERROR_CATEGORIES.contains(&c));
+        let cases = [
+            ("return max ( x )", "return max ( x )", "correct"),
+            ("", "return max ( x )", "empty_output"),
+            ("return max", "return max ( x ) + 1", "incomplete_code"),
+            ("return max x y", "return max ( x )", "missing_parentheses"),
+            ("if x > 0 return ( x )", "if x > 0 : return ( x )", "missing_colons"),
+            ("y = f ( x ) + 1", "return f ( x ) + 1", "missing_return"),
+            ("return f ( x ) - 1", "return f ( x ) + 1", "wrong_operators"),
+            ("return x >= y", "return x > y", "wrong_operators"),
+            ("return a and b", "return a or b", "wrong_operators"),
+            ("return f ( y ) + 1", "return f ( x ) + 1", "other"),
+        ];
+        for (pred, reference, want) in cases {
+            assert_eq!(cat(pred, reference), want, "{pred:?} vs {reference:?}");
         }
+        // Every category of the table, the seed's seven and `correct`, is
+        // reached by a case above, and the cases name no other.
+        for c in ERROR_CATEGORIES {
+            assert!(cases.iter().any(|(_, _, want)| want == c), "{c} is not reached");
+        }
+        assert!(cases.iter().all(|(_, _, want)| ERROR_CATEGORIES.contains(want)));
+    }
+
+    #[test]
+    fn layout_tokens_alone_are_empty_output() {
+        // An untrained python-lexer model emits layout tokens, which
+        // detokenize to nothing; long enough not to be "incomplete" and
+        // without `(`, it used to land in missing_parentheses.
+        let pred: Vec<String> = ["<NEWLINE>", "<INDENT>", "<DEDENT>", "<NEWLINE>"].map(String::from).to_vec();
+        let reference: Vec<String> = ["f", "(", "x", ")"].map(String::from).to_vec();
+        assert_eq!(error_category(&pred, &reference, "\n", "f(x)"), "empty_output");
+        assert_eq!(error_category(&pred, &reference, "", "f(x)"), "empty_output");
+        assert_eq!(cat("   ", "f ( x )"), "empty_output");
+    }
+
+    #[test]
+    fn a_masked_unk_is_not_an_operator() {
+        use crate::eval::unk::MASK;
+        // "<UNK>" read as text has the operators `<` and `>`, which here
+        // happen to be the reference's: the wrong operators went unseen.
+        assert_eq!(cat("return x < UNK > z", "return x < y > z"), "other");
+        assert_eq!(cat(&format!("return x {MASK} z"), "return x < y > z"), "wrong_operators");
+        assert_eq!(cat(&format!("return {MASK} ( x )"), "return y ( x )"), "other");
     }
 
     #[test]

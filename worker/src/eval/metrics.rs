@@ -55,6 +55,13 @@ pub fn exact_match_text(prediction: &str, reference: &str) -> bool {
     prediction.trim() == reference.trim()
 }
 
+/// Syntax validity of a predicted program: it parses as Python and is not
+/// blank. An empty module parses, but a model that writes nothing has not
+/// written valid code; counting it would reward collapse to empty output.
+pub fn syntax_valid(prediction: &str) -> bool {
+    !prediction.trim().is_empty() && intervene_data::python_parses(prediction)
+}
+
 /// Share of true values (exact matches, parsing predictions), 0..100; 0
 /// for none.
 pub fn percent_true(matches: impl IntoIterator<Item = bool>) -> f64 {
@@ -96,6 +103,16 @@ mod tests {
         let preds = [vec!["a"], vec!["x", "b", "c"]];
         let refs = [vec!["a"], vec!["a", "b", "c"]];
         assert!((corpus_token_accuracy(&preds, &refs) - 75.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn empty_and_blank_predictions_are_never_syntax_valid() {
+        assert!(syntax_valid("return x + 1\n"));
+        assert!(syntax_valid("x = f(a)[0]"));
+        assert!(!syntax_valid(""));
+        assert!(!syntax_valid(" \n\t\n"));
+        assert!(!syntax_valid("return max(values"));
+        assert!(!syntax_valid("x = <UNK>"));
     }
 
     #[test]
