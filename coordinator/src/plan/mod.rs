@@ -7,6 +7,7 @@
 
 mod buckets;
 pub mod diff;
+pub mod steps;
 
 use std::collections::HashMap;
 
@@ -19,7 +20,7 @@ use sha2::{Digest, Sha256};
 pub use buckets::thousands;
 
 use crate::spec::resolve::{Resolved, resolve};
-use crate::spec::{Intervention, Issue, SpecErrors, Study};
+use crate::spec::{Intervention, Issue, SpecErrors, SpecWarnings, Study};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
@@ -203,7 +204,7 @@ pub fn plan(study: &Study) -> Result<Plan, SpecErrors> {
         return Err(study.source.locate(b.issues));
     }
     let spec_hash = hash_arms(study, &b.arms);
-    Ok(Plan {
+    let plan = Plan {
         study: study.name.clone(),
         seeds: study.seeds.clone(),
         outcomes: study.outcomes.clone(),
@@ -211,7 +212,18 @@ pub fn plan(study: &Study) -> Result<Plan, SpecErrors> {
         spec_hash,
         arms: b.arms,
         jobs: b.jobs,
-    })
+    };
+    let issues = steps::warmup_errors(study, &plan);
+    if !issues.is_empty() {
+        return Err(study.source.locate(issues));
+    }
+    Ok(plan)
+}
+
+/// What a valid plan probably gets wrong (a schedule longer than the run),
+/// located in the study file; empty when nothing is.
+pub fn warnings(study: &Study, plan: &Plan) -> SpecWarnings {
+    SpecWarnings(study.source.locate(steps::sampling_warnings(study, plan)).0)
 }
 
 /// The knobs that size a model, shown for the control arm.

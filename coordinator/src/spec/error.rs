@@ -54,6 +54,29 @@ impl fmt::Display for SpecErrors {
 
 impl std::error::Error for SpecErrors {}
 
+/// What a valid study file probably gets wrong (it runs, but a schedule
+/// cannot play out); possibly empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpecWarnings(pub Vec<SpecError>);
+
+impl SpecWarnings {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for SpecWarnings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "warning: {e}")?;
+        }
+        Ok(())
+    }
+}
+
 /// An error about a key path, before it is located in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issue {

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use intervene_proto::job::{Arch, MutationSpec};
 
-pub use error::{Issue, SpecError, SpecErrors};
+pub use error::{Issue, SpecError, SpecErrors, SpecWarnings};
 use knobs::{Knobs, Value};
 use locate::SpanIndex;
 pub use resolve::{DataBase, Resolved};
