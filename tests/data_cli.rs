@@ -132,3 +132,45 @@ fn stdlib_is_mined_into_the_cache_once() {
     let count = |t: &str| t.lines().last().unwrap().split_whitespace().next().unwrap().to_string();
     assert_eq!(count(&text), count(&text2));
 }
+
+/// `from` copied to `to`, folders included.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
+#[test]
+fn env_merges_listed_trees_without_duplicates_and_caches_them() {
+    // The fixture tree and a copy of it: the copy adds nothing, every pair
+    // of it is a duplicate of one in the first tree.
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let copy = dir.path().join("copy");
+    copy_tree(&fixtures().join("pytree"), &copy);
+    let (tree, copy) = (fixture("pytree"), copy.to_string_lossy().into_owned());
+    let args = ["data", "env", "--path", &tree, "--path", &copy, "--cache-dir", cache.to_str().unwrap()];
+    let o = intervene(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    // The fixture's pairs are all in its `pkg` folder: one package.
+    assert!(text.contains("8 pairs from 1 packages, deduplicated across trees"), "{text}");
+    let row = |text: &str, root: &str| -> Vec<String> {
+        let line = text.lines().find(|l| l.trim_end().ends_with(root)).unwrap_or_else(|| panic!("{root} in {text}"));
+        line.split_whitespace().skip(1).take(3).map(String::from).collect()
+    };
+    assert_eq!(row(&text, &tree), ["8", "0", "no"], "{text}");
+    assert_eq!(row(&text, &copy), ["8", "8", "no"], "{text}");
+    // Again: both trees come from the cache, with the same result.
+    let again = stdout(&intervene(&args));
+    assert!(again.contains("8 pairs from 1 packages"), "{again}");
+    assert_eq!(row(&again, &tree), ["8", "0", "yes"], "{again}");
+    assert_eq!(row(&again, &copy), ["8", "8", "yes"], "{again}");
+}

@@ -90,7 +90,88 @@ pub fn split(pairs: &[Pair], eligible: &[bool], dropped: usize, data: &DataSpec)
             let [train, valid, test] = parts;
             Ok(SplitIndices { train, valid, test })
         }
+        SplitMode::ByPackage => by_package(pairs, eligible, sizes, data.split_seed, &dropped_note),
     }
+}
+
+/// The package a pair belongs to for `split = "by-package"`: its `repo`
+/// (the package of a python-env pair, the repository of a CodeSearchNet
+/// one), else the top folder or module of its path, else the pair itself.
+pub fn package_of(pair: &Pair) -> &str {
+    if let Some(repo) = pair.repo.as_deref().filter(|r| !r.is_empty()) {
+        return repo;
+    }
+    match pair.path.as_deref().and_then(|p| p.split('/').next()).filter(|p| !p.is_empty()) {
+        Some(top) => top.strip_suffix(".py").unwrap_or(top),
+        None => &pair.id,
+    }
+}
+
+/// Whole packages per split. Packages (in order of first appearance) are
+/// shuffled with the seed; each goes to the first of test, valid, train
+/// that it fits in whole, so the small splits are made of whole packages
+/// and a package larger than them trains. Packages left over then top up a
+/// split that is still short. Each split is finally shuffled and cut to its
+/// size: the pairs cut off are unused, so no package spans two splits.
+fn by_package(
+    pairs: &[Pair],
+    eligible: &[bool],
+    sizes: [usize; 3],
+    seed: u64,
+    dropped_note: &str,
+) -> Result<SplitIndices> {
+    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+    let mut slot: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, pair) in pairs.iter().enumerate().filter(|(i, _)| eligible[*i]) {
+        let name = package_of(pair);
+        let g = *slot.entry(name).or_insert_with(|| {
+            groups.push((name, Vec::new()));
+            groups.len() - 1
+        });
+        groups[g].1.push(i);
+    }
+    let available: usize = groups.iter().map(|(_, g)| g.len()).sum();
+    let need: usize = sizes.iter().sum();
+    if available < need {
+        return Err(Error::Split(format!(
+            "asked for train {} + valid {} + test {} = {need} pairs, but the data set has {available} pairs{dropped_note}",
+            sizes[0], sizes[1], sizes[2]
+        )));
+    }
+    groups.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    // Fill order: test, valid, train (indices into `sizes`).
+    const ORDER: [usize; 3] = [2, 1, 0];
+    let mut parts: [Vec<usize>; 3] = Default::default();
+    let mut left = Vec::new();
+    for (_, members) in groups {
+        let whole = ORDER.into_iter().find(|&k| parts[k].len() + members.len() <= sizes[k]);
+        let target = whole.or_else(|| (parts[0].len() < sizes[0]).then_some(0));
+        match target {
+            Some(k) => parts[k].extend(members),
+            None => left.push(members),
+        }
+    }
+    for members in left {
+        if let Some(k) = ORDER.into_iter().find(|&k| parts[k].len() < sizes[k]) {
+            parts[k].extend(members);
+        }
+    }
+    let names = ["train", "valid", "test"];
+    for (k, part) in parts.iter_mut().enumerate() {
+        if part.len() < sizes[k] {
+            return Err(Error::Split(format!(
+                "split = \"by-package\": the {} split got {} of its {} pairs, because whole packages filled the \
+                 others ({available} pairs in all){dropped_note}; ask for smaller splits or use split = \"random\"",
+                names[k],
+                part.len(),
+                sizes[k]
+            )));
+        }
+        part.shuffle(&mut ChaCha8Rng::seed_from_u64(seed.wrapping_add(k as u64 + 1)));
+        part.truncate(sizes[k]);
+    }
+    let [train, valid, test] = parts;
+    Ok(SplitIndices { train, valid, test })
 }
 
 #[cfg(test)]
@@ -135,6 +216,63 @@ mod tests {
             e.contains("train 8 + valid 1 + test 1 = 10 pairs, but the data set has 9 pairs after dropping 1"),
             "{e}"
         );
+    }
+
+    /// `n` pairs in packages of the given sizes, named pkg0, pkg1, ...
+    fn packaged(sizes: &[usize]) -> Vec<Pair> {
+        let mut out = Vec::new();
+        for (g, &n) in sizes.iter().enumerate() {
+            for j in 0..n {
+                let mut p = Pair::new(format!("g{g}-{j}"), "d", "c");
+                p.repo = Some(format!("pkg{g}"));
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn by_package_never_splits_a_package_and_is_seeded() {
+        let ps = packaged(&[40, 3, 5, 2, 7, 1, 4, 6, 2, 30, 3, 5]);
+        let mut spec = data_spec(60, 10, 10);
+        spec.split = SplitMode::ByPackage;
+        let all = vec![true; ps.len()];
+        let s = split(&ps, &all, 0, &spec).unwrap();
+        assert_eq!((s.train.len(), s.valid.len(), s.test.len()), (60, 10, 10));
+        let pkgs = |idx: &[usize]| -> std::collections::BTreeSet<String> {
+            idx.iter().map(|&i| package_of(&ps[i]).to_string()).collect()
+        };
+        let (tr, va, te) = (pkgs(&s.train), pkgs(&s.valid), pkgs(&s.test));
+        assert!(tr.is_disjoint(&va) && tr.is_disjoint(&te) && va.is_disjoint(&te), "{tr:?} {va:?} {te:?}");
+        // The two big packages do not fit in test or valid: they train.
+        assert!(tr.contains("pkg0") && tr.contains("pkg9"), "{tr:?}");
+        assert_eq!(s, split(&ps, &all, 0, &spec).unwrap());
+        spec.split_seed = 7;
+        assert_ne!(s, split(&ps, &all, 0, &spec).unwrap());
+    }
+
+    #[test]
+    fn by_package_says_when_whole_packages_cannot_fill_a_split() {
+        // Two packages of 10: test takes one, valid cannot be filled.
+        let ps = packaged(&[10, 10]);
+        let mut spec = data_spec(5, 5, 5);
+        spec.split = SplitMode::ByPackage;
+        let e = split(&ps, &[true; 20], 0, &spec).unwrap_err().to_string();
+        assert!(e.contains("the valid split got 0 of its 5 pairs"), "{e}");
+        let e = split(&packaged(&[3]), &[true; 3], 0, &spec).unwrap_err().to_string();
+        assert!(e.contains("= 15 pairs, but the data set has 3 pairs"), "{e}");
+    }
+
+    #[test]
+    fn the_package_is_the_repo_else_the_top_of_the_path() {
+        let mut p = Pair::new("x", "d", "c");
+        assert_eq!(package_of(&p), "x");
+        p.path = Some("json/decoder.py".into());
+        assert_eq!(package_of(&p), "json");
+        p.path = Some("os.py".into());
+        assert_eq!(package_of(&p), "os");
+        p.repo = Some("numpy".into());
+        assert_eq!(package_of(&p), "numpy");
     }
 
     #[test]

@@ -87,6 +87,20 @@ pub enum SourceSpec {
     PythonTree { path: String },
     /// The standard library of the machine's python3, mined on first use.
     PythonStdlib,
+    /// Several trees mined as one data set, deduplicated across trees, each
+    /// pair's `repo` its package. An empty `paths` means the interpreter's
+    /// standard library plus its site-packages (`python3`, or
+    /// `$INTERVENE_PYTHON`, or the venv at `python`).
+    PythonEnv {
+        /// A python executable or a virtual environment folder; `None`:
+        /// `$INTERVENE_PYTHON`, else `python3` on the PATH.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        python: Option<String>,
+        /// Folders mined instead of the interpreter's (relative to the
+        /// study file); each top-level module or folder is a package.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        paths: Vec<String>,
+    },
     /// A seeded generator of docstring -> code tasks with known answers.
     Synthetic { task: SyntheticTask, size: u32, seed: u64 },
 }
@@ -99,6 +113,7 @@ impl SourceSpec {
             SourceSpec::Conala { .. } => "conala",
             SourceSpec::PythonTree { .. } => "python-tree",
             SourceSpec::PythonStdlib => "python-stdlib",
+            SourceSpec::PythonEnv { .. } => "python-env",
             SourceSpec::Synthetic { .. } => "synthetic",
         }
     }
@@ -121,6 +136,11 @@ pub enum SplitMode {
     Random,
     /// Use the source's published `partition` column (CodeSearchNet).
     Published,
+    /// Whole packages (the `repo` column: a python-env package, a
+    /// CodeSearchNet repository) go to one split, so no split sees another's
+    /// package: packages shuffled with `split_seed`, test and valid filled
+    /// first from packages that fit, the rest to train.
+    ByPackage,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

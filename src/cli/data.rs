@@ -1,4 +1,4 @@
-//! `intervene data mine | show | stdlib`.
+//! `intervene data mine | show | stdlib | env`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +20,21 @@ pub enum DataCommand {
     Show(ShowArgs),
     /// Locate the machine's Python standard library and mine it into the cache.
     Stdlib(StdlibArgs),
+    /// Mine an interpreter's standard library and site-packages (the python-env source) into the cache.
+    Env(EnvArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EnvArgs {
+    /// A python executable or virtual environment folder (default: $INTERVENE_PYTHON or python3).
+    #[arg(long)]
+    pub python: Option<String>,
+    /// Folders to mine instead of the interpreter's (repeatable), as `paths` in a study file.
+    #[arg(long = "path", value_name = "DIR", conflicts_with = "python")]
+    pub paths: Vec<String>,
+    /// Cache folder (default: $INTERVENE_CACHE_DIR or ~/.cache/intervene/data).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -68,6 +83,7 @@ pub fn run(c: DataCommand) -> anyhow::Result<ExitCode> {
         DataCommand::Mine(a) => mine(a),
         DataCommand::Show(a) => show(a),
         DataCommand::Stdlib(a) => stdlib(a),
+        DataCommand::Env(a) => env(a),
     }
 }
 
@@ -197,5 +213,35 @@ fn stdlib(a: StdlibArgs) -> anyhow::Result<ExitCode> {
         None => println!("read from the cache (the tree has not changed since it was mined)"),
     }
     println!("{} pairs cached in {}", mined.pairs.len(), mined.cache_file.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn env(a: EnvArgs) -> anyhow::Result<ExitCode> {
+    use intervene_data::sources::python_env::{listed_trees, locate_env, mine_env};
+    let cache_dir = a.cache_dir.unwrap_or_else(default_cache_dir);
+    let cwd = std::env::current_dir().context("reading the current folder")?;
+    let env = if a.paths.is_empty() { locate_env(a.python.as_deref(), &cwd)? } else { listed_trees(&a.paths, &cwd) };
+    if !env.python.is_empty() {
+        println!("python {} ({})", env.version, env.python);
+    }
+    let bar = progress_bar("mining");
+    let progress = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    let (_, report) = mine_env(env, &cache_dir, Some(&progress))?;
+    bar.finish_and_clear();
+    println!("  {:<14} {:>8} {:>11} {:>8}  folder", "tree", "pairs", "duplicates", "cached");
+    for t in &report.trees {
+        let cached = if t.cached { "yes" } else { "no" };
+        println!("  {:<14} {:>8} {:>11} {:>8}  {}", t.label, t.mined, t.duplicates, cached, t.root.display());
+    }
+    println!(
+        "{} pairs from {} packages, deduplicated across trees, in {} (cached in {})",
+        report.pairs,
+        report.packages,
+        seconds(report.elapsed),
+        cache_dir.join("mined").display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -35,6 +35,10 @@ pub fn load_and_plan(file: &std::path::Path) -> anyhow::Result<(Study, Plan)> {
 pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     match spec::load(&args.file).and_then(|s| plan::plan(&s).map(|p| (s, p))) {
         Ok((study, plan)) => {
+            let warnings = plan::warnings(&study, &plan);
+            if !warnings.is_empty() {
+                eprintln!("{warnings}");
+            }
             println!(
                 "{}: ok (study {}, {} arms, {} jobs)",
                 args.file.display(),
@@ -61,6 +65,10 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     };
     if let Some(warning) = power_warning(&study) {
         eprintln!("warning: {warning}");
+    }
+    let warnings = plan::warnings(&study, &plan);
+    if !warnings.is_empty() {
+        eprintln!("{warnings}");
     }
     if args.json {
         let json = serde_json::to_string_pretty(&plan).context("serialising the plan")?;
@@ -109,6 +117,7 @@ pub fn render(study: &Study, plan: &Plan) -> String {
         ("CHANGED", Align::Left),
         ("ARCH", Align::Left),
         ("PARAMS", Align::Right),
+        ("STEPS", Align::Right),
         ("BUCKET", Align::Left),
         ("SEEDS", Align::Left),
         ("JOBS", Align::Left),
@@ -116,6 +125,8 @@ pub fn render(study: &Study, plan: &Plan) -> String {
     for arm in &plan.arms {
         let seeds: Vec<u64> = arm.jobs.iter().map(|(s, _)| *s).collect();
         let jobs: Vec<&str> = arm.jobs.iter().map(|(_, id)| &id[..8]).collect();
+        // Steps per job (each seed of an arm runs as many).
+        let steps = arm.jobs.first().and_then(|(_, id)| plan.job(id)).map(|j| plan::steps::optimisation_steps(&j.spec));
         t.row(vec![
             arm.name.clone(),
             arm.intervention.clone().unwrap_or_else(|| "-".into()),
@@ -123,12 +134,14 @@ pub fn render(study: &Study, plan: &Plan) -> String {
             arm.changed_text(),
             arm.arch.to_string(),
             thousands(arm.params),
+            steps.map_or_else(|| "-".into(), thousands),
             arm.bucket.clone().unwrap_or_else(|| "-".into()),
             join(&seeds),
             jobs.join(" "),
         ]);
     }
     out.push_str(&t.render());
+    out.push_str("\nSTEPS: optimisation steps per job, ceil(train pairs / batch_size) x epochs (fewer if early stopping ends it)\n");
     let cells: usize = plan.arms.iter().map(|a| a.jobs.len()).sum();
     let shared = cells - plan.jobs.len();
     out.push_str(&format!(
@@ -153,6 +166,11 @@ fn source_text(s: &intervene_proto::job::SourceSpec) -> String {
             format!("{} {path}", s.kind())
         }
         PythonStdlib => "python-stdlib".into(),
+        PythonEnv { python, paths } => match (python, paths.is_empty()) {
+            (_, false) => format!("python-env {}", paths.join(" ")),
+            (Some(python), true) => format!("python-env {python}"),
+            (None, true) => "python-env".into(),
+        },
         Synthetic { task, size, seed } => format!("synthetic {task:?} x{size} (seed {seed})").to_lowercase(),
     }
 }

@@ -56,6 +56,10 @@ pub struct RawData {
 pub struct RawSource {
     pub kind: String,
     pub path: Option<String>,
+    /// python-env: the interpreter or virtual environment.
+    pub python: Option<String>,
+    /// python-env: folders to mine instead of the interpreter's.
+    pub paths: Option<Vec<String>>,
     pub task: Option<String>,
     pub size: Option<i64>,
     pub seed: Option<i64>,

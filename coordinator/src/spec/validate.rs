@@ -17,9 +17,10 @@ use super::resolve::{DataBase, KnobIssue, resolve};
 use super::{ArmConfig, Bucket, Intervention, SourceText, Study, VERSION};
 
 const ARCH_NAMES: &[&str] = &["rnn", "gru", "lstm", "lstm-attention", "transformer"];
-const SOURCE_KINDS: &[&str] = &["codesearchnet", "parquet", "conala", "python-tree", "python-stdlib", "synthetic"];
+const SOURCE_KINDS: &[&str] =
+    &["codesearchnet", "parquet", "conala", "python-tree", "python-stdlib", "python-env", "synthetic"];
 const SYNTHETIC_TASKS: &[&str] = &["mixed", "list", "string", "arithmetic"];
-const SPLIT_MODES: &[&str] = &["random", "published"];
+const SPLIT_MODES: &[&str] = &["random", "published", "by-package"];
 const OVERLONG: &[&str] = &["truncate", "drop"];
 const MUTATION_OPS: &[&str] =
     &["token-dropout", "local-shuffle", "truncate", "rename-identifiers", "label-noise", "subsample", "strip-comments"];
@@ -384,6 +385,7 @@ impl Validator<'_> {
         let split = match d.split.as_deref() {
             None | Some("random") => SplitMode::Random,
             Some("published") => SplitMode::Published,
+            Some("by-package") => SplitMode::ByPackage,
             Some(other) => {
                 self.issue("data.split", unknown("split", other, SPLIT_MODES));
                 SplitMode::Random
@@ -395,6 +397,19 @@ impl Validator<'_> {
             self.issue(
                 "data.split",
                 "split = \"published\" needs a source with a `partition` column; accepted with source kind codesearchnet or parquet, otherwise use \"random\"",
+            );
+        }
+        if split == SplitMode::ByPackage
+            && !matches!(
+                source,
+                None | Some(
+                    SourceSpec::PythonEnv { .. } | SourceSpec::Codesearchnet { .. } | SourceSpec::Parquet { .. }
+                )
+            )
+        {
+            self.issue(
+                "data.split",
+                "split = \"by-package\" needs a source whose pairs name their package; accepted with source kind python-env (the package), codesearchnet or parquet (the repo column), otherwise use \"random\"",
             );
         }
         let split_seed = match d.split_seed {
@@ -444,6 +459,10 @@ impl Validator<'_> {
         if !file_kind {
             not_a_key(self, s.path.is_some(), "path");
         }
+        if *kind != "python-env" {
+            not_a_key(self, s.python.is_some(), "python");
+            not_a_key(self, s.paths.is_some(), "paths");
+        }
         if *kind != "synthetic" {
             not_a_key(self, s.task.is_some(), "task");
             not_a_key(self, s.size.is_some(), "size");
@@ -454,7 +473,7 @@ impl Validator<'_> {
                 self.issue(key, format!("source kind {kind} needs `path`"));
                 return None;
             };
-            self.check_path(path, *kind == "python-tree");
+            self.check_path("data.source.path", path, *kind == "python-tree");
             let path = path.clone();
             return Some(match *kind {
                 "codesearchnet" => SourceSpec::Codesearchnet { path },
@@ -465,6 +484,9 @@ impl Validator<'_> {
         }
         if *kind == "python-stdlib" {
             return Some(SourceSpec::PythonStdlib);
+        }
+        if *kind == "python-env" {
+            return self.python_env(s);
         }
         let task = match s.task.as_deref() {
             None | Some("mixed") => SyntheticTask::Mixed,
@@ -501,11 +523,51 @@ impl Validator<'_> {
         Some(SourceSpec::Synthetic { task, size, seed })
     }
 
+    /// python-env: an interpreter (a command, or a path to one or to a
+    /// virtual environment) and optional folders to mine instead.
+    fn python_env(&mut self, s: &RawSource) -> Option<SourceSpec> {
+        let before = self.issues.len();
+        if let Some(python) = &s.python {
+            if python.trim().is_empty() {
+                self.issue(
+                    "data.source.python",
+                    "python = \"\" is empty; accepted: a command (python3), a python executable or a virtual environment folder",
+                );
+            } else if python.contains('/') || self.base_dir.join(python).exists() {
+                // A path (an executable or a venv folder); a bare name is a
+                // command, looked up on the PATH when the data is loaded.
+                self.check_path("data.source.python", python, false);
+            }
+        }
+        let paths = s.paths.clone().unwrap_or_default();
+        if s.paths.is_some() && paths.is_empty() {
+            self.issue(
+                "data.source.paths",
+                "paths is empty; accepted: a non-empty list of folders, or no `paths` for the interpreter's stdlib and site-packages",
+            );
+        }
+        if s.python.is_some() && !paths.is_empty() {
+            self.issues.push(Issue::at_key(
+                "data.source.paths",
+                "`paths` and `python` exclude each other: `paths` mines the listed folders, `python` an interpreter's own",
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for (i, p) in paths.iter().enumerate() {
+            let key = format!("data.source.paths[{i}]");
+            if !seen.insert(p.as_str()) {
+                self.issue(key, format!("{p:?} is listed twice"));
+            } else {
+                self.check_path(&key, p, true);
+            }
+        }
+        (self.issues.len() == before).then(|| SourceSpec::PythonEnv { python: s.python.clone(), paths })
+    }
+
     /// A data path must exist (a glob must match something), relative to the
     /// study file's directory.
-    fn check_path(&mut self, path: &str, want_dir: bool) {
+    fn check_path(&mut self, key: &str, path: &str, want_dir: bool) {
         let full = self.base_dir.join(path);
-        let key = "data.source.path";
         if path.contains(['*', '?', '[']) {
             let matches = glob::glob(&full.to_string_lossy()).map(|g| g.filter_map(Result::ok).count()).unwrap_or(0);
             if matches == 0 {
@@ -514,10 +576,7 @@ impl Validator<'_> {
         } else if !full.exists() {
             self.issue(key, format!("data path {path:?} does not exist (looked for {})", full.display()));
         } else if want_dir && !full.is_dir() {
-            self.issue(
-                key,
-                format!("{path:?} is not a directory; source kind python-tree mines a folder of .py files"),
-            );
+            self.issue(key, format!("{path:?} is not a directory; python sources mine folders of .py files"));
         }
     }
 

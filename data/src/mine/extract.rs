@@ -209,7 +209,7 @@ fn judge(name: &str, docstring: &str, code: &str) -> Result<(), Rule> {
 /// FNV-1a over the token sequence with layout and comments gone and every
 /// string and number literal replaced by a placeholder: copies that differ
 /// only in formatting, comments or constants collide.
-fn near_key(code: &str) -> u64 {
+pub(crate) fn near_key(code: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut feed = |bytes: &[u8]| {
         for &b in bytes.iter().chain(std::iter::once(&0u8)) {

@@ -1,10 +1,11 @@
 //! Every source yields pairs: user files (CodeSearchNet jsonl, Parquet,
-//! CoNaLa), mined Python trees (a folder, the machine's stdlib) and the
-//! synthetic generator.
+//! CoNaLa), mined Python trees (a folder, the machine's stdlib, an
+//! interpreter's stdlib and site-packages) and the synthetic generator.
 
 pub mod codesearchnet;
 pub mod conala;
 pub mod parquet;
+pub mod python_env;
 pub mod synthetic;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +50,9 @@ pub fn load_source(source: &SourceSpec, base_dir: &Path, cache_dir: &Path) -> Re
             return Ok(mine_cached(&root, cache_dir, options)?.pairs);
         }
         SourceSpec::PythonStdlib => return Ok(mine_stdlib(cache_dir, None)?.1.pairs),
+        SourceSpec::PythonEnv { python, paths } => {
+            return python_env::load(python.as_deref(), paths, base_dir, cache_dir);
+        }
         SourceSpec::Synthetic { task, size, seed } => return synthetic::generate(*task, *size, *seed),
     }
     let before = pairs.len();
