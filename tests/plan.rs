@@ -27,16 +27,61 @@ fn every_experiment_plans_and_prints_the_table() {
         let out = intervene(&["plan", &f]);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{f}: {}", String::from_utf8_lossy(&out.stderr));
-        for header in ["ARM", "INTERVENTION", "KIND", "CHANGED", "ARCH", "PARAMS", "BUCKET", "SEEDS", "JOBS"] {
+        for header in ["ARM", "INTERVENTION", "KIND", "CHANGED", "ARCH", "PARAMS", "STEPS", "BUCKET", "SEEDS", "JOBS"] {
             assert!(stdout.contains(header), "{f}: no {header} column in\n{stdout}");
         }
         assert!(stdout.contains("total: "), "{f}: no total line");
         let out = intervene(&["plan", "--json", &f]);
         let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert!(!plan["arms"].as_array().unwrap().is_empty());
+        // Clean: no error and no warning.
         let out = intervene(&["validate", &f]);
         assert!(out.status.success());
+        assert!(out.stderr.is_empty(), "{f}: {}", String::from_utf8_lossy(&out.stderr));
     }
+}
+
+#[test]
+fn the_reference_study_learns_at_the_reference_size() {
+    let f = "experiments/rnn-architectures.toml";
+    let out = intervene(&["plan", f]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("data python-env 10000/1500/1500"), "{stdout}");
+    // ceil(10000 / 64) x 20 = 3,140 steps per job: the 1,000 warm-up ends.
+    let control = stdout.lines().find(|l| l.starts_with("control ")).unwrap();
+    assert!(control.contains(" 3,140 "), "{control}");
+    let plan: serde_json::Value = serde_json::from_slice(&intervene(&["plan", "--json", f]).stdout).unwrap();
+    for job in plan["jobs"].as_array().unwrap() {
+        let model = &job["spec"]["model"];
+        // The reference's vanilla RNN encoder is unidirectional, its LSTMs not.
+        assert_eq!(model["bidirectional"], serde_json::json!(model["arch"] != "rnn"), "{model}");
+        assert!(job["spec"]["train"]["warmup_steps"].as_u64().unwrap() < 3140);
+    }
+}
+
+#[test]
+fn a_sampling_schedule_longer_than_the_run_is_a_warning_at_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let study = std::fs::read_to_string(root().join("tests/bad_studies/zero-epochs.toml")).unwrap();
+    let study = study.split("# expect").next().unwrap().replace(
+        "epochs = 0\nlearning_rate = 1e-3\n",
+        "epochs = 2\nlearning_rate = 1e-3\nscheduled_sampling = \"inverse-sigmoid\"\nsampling_k = 100\n",
+    );
+    let file = dir.path().join("late.toml");
+    std::fs::write(&file, &study).unwrap();
+    let out = intervene(&["validate", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // ceil(300 / 16) x 2 = 38 steps; 100 ln 100 = 461.
+    assert!(out.status.success(), "a warning does not refuse the study: {stderr}");
+    assert!(
+        stderr.contains("late.toml:29:14: train.sampling_k: inverse-sigmoid sampling with sampling_k = 100 is halfway")
+            && stderr.contains("only at step 461 (k ln k), after the run's 38 optimisation steps"),
+        "{stderr}"
+    );
+    assert!(stderr.starts_with("warning: "), "{stderr}");
+    let out = intervene(&["plan", file.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: "));
 }
 
 #[test]
