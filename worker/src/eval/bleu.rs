@@ -342,7 +342,7 @@ mod tests {
     fn token_bleu_compares_tokens_as_given() {
         let t = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
         let (h, r) = (t("return <UNK> ( x ) + 1"), t("return <UNK> ( x ) + 1"));
-        assert!((corpus_bleu_tokens(&[h.clone()], &[r.clone()]) - 100.0).abs() < 1e-9);
+        assert!((corpus_bleu_tokens(&[h], &[r]) - 100.0).abs() < 1e-9);
         // No 13a: `a.b` stays one token and does not match `a . b`.
         assert!(corpus_bleu_tokens(&[t("a.b c d e")], &[t("a . b c d e")]) > 0.0);
         let s = segment_stats_unmasked(&t("a.b c d e"), &t("a . b c d e"));
