@@ -25,7 +25,7 @@ pub const EXAMPLE_OUTCOMES: &[(&str, &str)] =
     &[("sentence_bleu", "sentence_bleu"), ("example_token_accuracy", "token_accuracy")];
 
 /// Run-level outcomes whose quantity has no per-example counterpart of the same meaning.
-const RUN_ONLY: &[&str] = &["bleu", "codexglue_bleu", "token_accuracy"];
+const RUN_ONLY: &[&str] = &["bleu", "codexglue_bleu", "bleu_vocab", "token_accuracy"];
 
 /// Whether `outcome` is measured per example only (its seed-level values
 /// are the per-seed means of the paired examples).
