@@ -55,3 +55,21 @@ fn errors_show_the_offending_line_with_a_caret() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("22 | dropout = 1.5\n   |           ^^^"), "{stderr}");
 }
+
+#[test]
+fn an_unreadable_study_file_is_one_error_without_a_made_up_position() {
+    let tmp = tempfile::tempdir().unwrap();
+    for command in ["validate", "plan", "run"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_intervene"))
+            .arg(command)
+            .arg("missing.toml")
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{command}");
+        assert!(stderr.starts_with("error: missing.toml: cannot read the study file:"), "{command}: {stderr}");
+        assert_eq!(stderr.matches("error:").count(), 1, "{command}: {stderr}");
+        assert!(!stderr.contains(":0:0"), "{command}: {stderr}");
+    }
+}

@@ -98,7 +98,13 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             // `{:#}` prints the whole context chain on one line per cause.
-            eprintln!("error: {err:#}");
+            // Study-file errors are already a list of `error: ...` lines.
+            let text = format!("{err:#}");
+            if text.starts_with("error: ") {
+                eprintln!("{text}")
+            } else {
+                eprintln!("error: {text}")
+            }
             ExitCode::FAILURE
         }
     }
