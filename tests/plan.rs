@@ -145,7 +145,13 @@ fn plan_warns_when_the_seeds_cannot_detect_the_minimum_effect() {
     let quickstart = std::fs::read_to_string(root().join("experiments/quickstart.toml")).unwrap();
     let with = |line: &str| {
         let path = dir.path().join("study.toml");
-        std::fs::write(&path, quickstart.replacen("seeds = [1, 2]", &format!("seeds = [1, 2]\n{line}"), 1)).unwrap();
+        // Two seeds whatever the quickstart uses: the numbers below are for k = 2.
+        let study: String = quickstart
+            .lines()
+            .map(|l| if l.starts_with("seeds = ") { format!("seeds = [1, 2]\n{line}\n") } else { format!("{l}\n") })
+            .collect();
+        assert!(study.contains(line), "the quickstart has no `seeds = ` line");
+        std::fs::write(&path, study).unwrap();
         let out = intervene(&["plan", path.to_str().unwrap()]);
         (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
     };
