@@ -1,7 +1,8 @@
 //! The training loop: Adam with L2 weight decay, linear warm-up, global L2
 //! gradient clipping, cross-entropy ignoring PAD, teacher forcing on a
 //! schedule, validation after every epoch, early stopping on the validation
-//! loss and the best epoch's weights restored at the end.
+//! loss and the best epoch's weights restored at the end. Batches are random
+//! or bucketed by length (`TrainSpec::batching`, see `batch`).
 //!
 //! The loss is read back from the device in groups (every step on the CPU,
 //! where it costs nothing, every few steps on CUDA), so a NaN or infinite
@@ -11,7 +12,7 @@
 pub mod batch;
 pub mod schedule;
 
-pub use batch::{Batch, Corpus, length_sorted_batches, make_batch, shuffled_batches};
+pub use batch::{Batch, Corpus, bucketed_batches, epoch_batches, length_sorted_batches, make_batch, shuffled_batches};
 
 use crate::error::{JobError, Result};
 use crate::model::Model;
@@ -188,8 +189,9 @@ pub fn fit(
 
     for epoch in 1..=spec.epochs {
         let (mut epoch_sum, mut epoch_tokens, mut last_loss) = (0.0, 0u64, f64::NAN);
+        let (mut epoch_step_seconds, mut epoch_target_tokens, mut epoch_padded) = (0.0, 0u64, 0u64);
         let mut last_report = Instant::now();
-        let batches = shuffled_batches(train.len(), batch_size, &mut order_rng);
+        let batches = epoch_batches(spec.batching, train, batch_size, &mut order_rng);
         let last_batch = batches.len();
         for (i, idx) in batches.into_iter().enumerate() {
             if cancel.load(Ordering::Relaxed) {
@@ -212,6 +214,8 @@ pub fn fit(
             pending.losses.push(l.detach());
             pending.tokens.push(b.target_tokens);
             trained_tokens += b.target_tokens;
+            epoch_target_tokens += b.target_tokens;
+            epoch_padded += b.padded_target_tokens;
             // The epoch's last step is reported once, after validation, not
             // here as well.
             let report = i + 1 < last_batch && last_report.elapsed() >= report_every;
@@ -221,7 +225,7 @@ pub fn fit(
                 epoch_tokens += n;
                 last_loss = last;
             }
-            step_seconds += t0.elapsed().as_secs_f64();
+            epoch_step_seconds += t0.elapsed().as_secs_f64();
             if report {
                 last_report = Instant::now();
                 progress(pb::Progress {
@@ -235,6 +239,7 @@ pub fn fit(
                 });
             }
         }
+        step_seconds += epoch_step_seconds;
         let (s, n, _) = pending.flush()?;
         epoch_sum += s;
         epoch_tokens += n;
@@ -252,6 +257,9 @@ pub fn fit(
             learning_rate: lr,
             teacher_forcing: tf,
             seconds: started.elapsed().as_secs_f64(),
+            step_seconds: epoch_step_seconds,
+            target_tokens: epoch_target_tokens,
+            padded_target_tokens: epoch_padded,
         });
         progress(pb::Progress {
             phase: pb::Phase::Training as i32,
