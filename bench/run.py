@@ -174,7 +174,11 @@ BATCHING_STUDY = os.path.join(ROOT, "bench/batching.toml")
 # (batching, arm of bench/batching.toml)
 BATCHING_ARMS = [("random", "control"), ("bucketed", "batching/batching=bucketed")]
 TRAIN_LINE = re.compile(r"^train\s+([0-9.]+) s, ([0-9.]+) target tokens/s, ([0-9.]+) s of optimisation steps per epoch", re.M)
-BATCHES_LINE = re.compile(r"^batches\s+([a-z]+): ([0-9,]+) target tokens in ([0-9,]+) padded slots per epoch", re.M)
+BATCHES_LINE = re.compile(
+    r"^batches\s+([a-z]+): ([0-9,]+) target tokens in ([0-9,]+) padded slots \([0-9.]+% real\), "
+    r"([0-9,]+) source tokens in ([0-9,]+) ",
+    re.M,
+)
 EPOCHS_LINE = re.compile(r"^epochs\s+(\d+) \(best \d+, valid loss ([0-9.]+)", re.M)
 BLEU_LINE = re.compile(r"^bleu\s+([0-9.]+)", re.M)
 
@@ -229,6 +233,8 @@ def batching(a, sizes, log):
                     "step_s": float(m_train.group(3)),
                     "real": int(m_batches.group(2).replace(",", "")),
                     "padded": int(m_batches.group(3).replace(",", "")),
+                    "source": int(m_batches.group(4).replace(",", "")),
+                    "padded_source": int(m_batches.group(5).replace(",", "")),
                     "valid_loss": float(m_epochs.group(2)),
                     "bleu": float(m_bleu.group(1)),
                     "wall": wall,
@@ -237,11 +243,11 @@ def batching(a, sizes, log):
                     cmds.append(show(cmd[:-1] + [out_dir.format("N")]))
     rows = {}
     for key, rs in runs.items():
-        same = {(r["real"], r["padded"], r["valid_loss"], r["bleu"]) for r in rs}
+        same = {(r["real"], r["padded"], r["source"], r["padded_source"], r["valid_loss"], r["bleu"]) for r in rs}
         if len(same) != 1:
             sys.exit(f"bench: the repeats of {key} differ in tokens, loss or BLEU: {sorted(same)}")
-        rows[key] = dict(rs[0], step_s=statistics.median(r["step_s"] for r in rs),
-                         train_s=statistics.median(r["train_s"] for r in rs),
+        # The fastest run: on a shared machine the others were slowed down.
+        rows[key] = dict(rs[0], step_s=min(r["step_s"] for r in rs), train_s=min(r["train_s"] for r in rs),
                          step_all=[r["step_s"] for r in rs])  # fmt: skip
     return {"rows": rows, "train": sizes["batching_train"], "loads": loads,
             "studies": [(o, rel(p)) for o, p in studies]}, cmds  # fmt: skip
@@ -567,13 +573,15 @@ def write_report(a, m, load_end, results, started, elapsed):
             "and `bleu` lines; the curves table records the same per epoch as `step_seconds`, `target_tokens` and "
             "`padded_target_tokens`). *Target tokens*: the ids plus EOS the loss is computed on, per epoch; "
             "*padded slots*: rows x longest target row, summed over the epoch's batches. *Steps*: seconds of "
-            f"optimisation steps per epoch (validation excluded), median of {a.repeats} run(s) of each arm, run one "
-            "after the other (random, bucketed, random, ...), never at the same time. Ratios are bucketed / random "
+            f"optimisation steps per epoch (validation excluded), the fastest of {a.repeats} run(s) of each arm (the "
+            "machine is shared, so slower runs were slowed by others), run one after the other (random, bucketed, "
+            "random, ...), never at the same time. Ratios are bucketed / random "
             "in the same run (below 1: bucketing saves).\n"
         )
-        L.append("| overlong | batching | target tokens per epoch | padded slots per epoch | real share "
-                 "| padded vs random | steps per epoch (s) | all runs (s) | vs random | best valid loss | BLEU |")  # fmt: skip
-        L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        L.append("| overlong | batching | target tokens | padded target slots | real | vs random "
+                 "| source tokens | padded source slots | real | vs random "
+                 "| steps per epoch (s) | all runs (s) | vs random | best valid loss | BLEU |")  # fmt: skip
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         summary = []
         for overlong, _ in r["studies"]:
             rnd = rows[(overlong, "random")]
@@ -581,39 +589,35 @@ def write_report(a, m, load_end, results, started, elapsed):
             for name, x in (("random", rnd), ("bucketed", bkt)):
                 L.append(
                     f"| {overlong} | {name} | {x['real']:,} | {x['padded']:,} | {100 * x['real'] / x['padded']:.1f}% | "
-                    f"{ratio(x['padded'], rnd['padded'])} | {x['step_s']:.1f} | "
-                    f"{', '.join(f'{t:.1f}' for t in x['step_all'])} | {ratio(x['step_s'], rnd['step_s'])} | "
-                    f"{x['valid_loss']:.4f} | {x['bleu']:.2f} |"
-                )
-            saved = 1 - bkt["padded"] / rnd["padded"]
-            faster = 1 - bkt["step_s"] / rnd["step_s"]
+                    f"{ratio(x['padded'], rnd['padded'])} | {x['source']:,} | {x['padded_source']:,} | "
+                    f"{100 * x['source'] / x['padded_source']:.1f}% | {ratio(x['padded_source'], rnd['padded_source'])} | "
+                    f"{x['step_s']:.1f} | {', '.join(f'{t:.1f}' for t in x['step_all'])} | "
+                    f"{ratio(x['step_s'], rnd['step_s'])} | {x['valid_loss']:.4f} | {x['bleu']:.2f} |"
+                )  # fmt: skip
+            pct = lambda k: 100 * (1 - bkt[k] / rnd[k])  # noqa: E731
             summary.append(
-                f"*{overlong}*: bucketing cuts the padded target slots by {100 * saved:.1f}% "
-                f"({rnd['padded']:,} to {bkt['padded']:,} per epoch for the same {rnd['real']:,} target tokens) "
-                f"and the time of an epoch's optimisation steps by {100 * faster:.1f}% "
-                f"({rnd['step_s']:.1f} s to {bkt['step_s']:.1f} s)."
+                f"*{overlong}*: bucketing cuts the padded target slots by {pct('padded'):.1f}% "
+                f"({rnd['padded']:,} to {bkt['padded']:,} per epoch for the same {rnd['real']:,} target tokens), "
+                f"the padded source slots by {pct('padded_source'):.1f}% and the time of an epoch's optimisation "
+                f"steps by {pct('step_s'):.1f}% ({rnd['step_s']:.1f} s to {bkt['step_s']:.1f} s)."
             )
-        L.append("\n" + " ".join(summary) + "\n")
+        L.append("\nPer epoch; *real*: tokens / padded slots.\n")
+        L.append(" ".join(summary) + "\n")
         share = {o: rows[(o, "random")]["real"] / rows[(o, "random")]["padded"] for o, _ in r["studies"]}
         if len(share) == 2 and share["truncate"] > 0.9 > share["drop"]:
             L.append(
                 f"Truncated at 64 tokens, the code targets average "
                 f"{rows[('truncate', 'random')]['real'] / r['train'] - 1:.1f} tokens (plus EOS), so random batches "
-                f"are already {100 * share['truncate']:.0f}% real tokens and there is little to save; with overlong "
-                f"pairs dropped they average {rows[('drop', 'random')]['real'] / r['train'] - 1:.1f}, spread over "
-                f"the whole range, and a random batch is {100 * share['drop']:.0f}% real.\n"
+                f"are already {100 * share['truncate']:.0f}% real target tokens and there is little to save on that "
+                f"side; with overlong pairs dropped they average {rows[('drop', 'random')]['real'] / r['train'] - 1:.1f}"
+                f", spread over the whole range, and a random batch is {100 * share['drop']:.0f}% real.\n"
             )
-        slower_than_padding = [
-            o for o, _ in r["studies"]
-            if 0 < 1 - rows[(o, "bucketed")]["step_s"] / rows[(o, "random")]["step_s"]
-            < 1 - rows[(o, "bucketed")]["padded"] / rows[(o, "random")]["padded"]
-        ]  # fmt: skip
-        if slower_than_padding:
-            L.append(
-                f"Time falls by less than the padded slots ({', '.join(slower_than_padding)}): the decoder's "
-                "steps and the output layer grow with them, but the encoder (docstrings are padded to the longest "
-                "of the batch either way), the optimiser step and building the batches do not.\n"
-            )
+        L.append(
+            "Pools are sorted by target length and then by docstring length, so the docstrings of a batch are "
+            "grouped too (the more so the more targets share a length, as when most are cut at 64). Step time "
+            "depends on both sides: the encoder runs over the padded docstrings, and the attention decoder scores "
+            "every padded source position at every padded target step.\n"
+        )
         L.append(
             f"The machine was shared: another engineer's training runs used its {os.cpu_count()} cores at the "
             f"same time (1-minute load average before and after each run: {', '.join(r['loads'])}), so the times "

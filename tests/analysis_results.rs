@@ -124,6 +124,8 @@ fn job_result(spec: &JobSpec, difficulty: &[f64], rng: &mut Rng) -> pb::JobResul
             step_seconds: 0.9,
             target_tokens: 1_000,
             padded_target_tokens: 1_250,
+            source_tokens: 800,
+            padded_source_tokens: 1_000,
         })
         .collect();
     let attention = if attention {

@@ -221,11 +221,13 @@ fn train_writes_tables_and_a_checkpoint_that_generates() {
     assert_eq!(sample("3"), sample("3"));
 }
 
-/// The first number of the `batches` line: "bucketed: 4,321 target tokens in
-/// 5,000 padded slots per epoch (86.4% real)" -> (4321, 5000).
+/// The target counts of the `batches` line: "bucketed: 4,321 target tokens
+/// in 5,000 padded slots (86.4% real), 3,000 source tokens in 3,600 (83.3%)
+/// per epoch" -> (4321, 5000).
 fn batch_tokens(text: &str) -> (u64, u64) {
     let line = text.lines().find_map(|l| l.strip_prefix("batches")).unwrap_or_else(|| panic!("no batches in\n{text}"));
     let numbers: Vec<u64> = line.split_whitespace().filter_map(|w| w.replace(',', "").parse().ok()).collect();
+    assert_eq!(numbers.len(), 4, "{line}");
     (numbers[0], numbers[1])
 }
 

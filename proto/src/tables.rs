@@ -189,8 +189,10 @@ pub const EXAMPLE_COLUMNS: &[&str] = &[
 /// training started, validation included; `step_seconds` the epoch's
 /// optimisation steps alone. `target_tokens` are the target tokens (ids plus
 /// EOS) the epoch trained on, `padded_target_tokens` the slots of its padded
-/// target batches (rows x longest row, summed over batches). Results from
-/// before they were recorded have them null (or 0, from an older worker).
+/// target batches (rows x longest row, summed over batches);
+/// `source_tokens` and `padded_source_tokens` the same for the docstrings.
+/// Results from before they were recorded have them null (or 0, from an
+/// older worker).
 pub const CURVE_COLUMNS: &[&str] = &[
     "study",
     "study_version",
@@ -207,6 +209,8 @@ pub const CURVE_COLUMNS: &[&str] = &[
     "step_seconds",
     "target_tokens",
     "padded_target_tokens",
+    "source_tokens",
+    "padded_source_tokens",
 ];
 
 /// `attention`: a few test examples per (arm, job) of attention models;

@@ -235,22 +235,28 @@ fn print_summary(r: &pb::JobResult, batching: Batching, out: &Path, checkpoint: 
     println!("checkpoint      {}", checkpoint.display());
 }
 
-/// "bucketed: 180,200 target tokens in 195,000 padded slots per epoch (92.4%
-/// real)": the mean over the epochs run. No timing, so that two runs of a
-/// job print the same line.
+/// "bucketed: 180,200 target tokens in 195,000 padded slots (92.4% real),
+/// 90,100 source tokens in 99,000 (91.0%) per epoch": the mean over the
+/// epochs run. No timing, so that two runs of a job print the same line.
 fn batches_line(batching: Batching, curves: &[pb::CurvePoint]) -> Option<String> {
     if curves.is_empty() {
         return None;
     }
-    let n = curves.len() as u64;
-    let real = curves.iter().map(|c| c.target_tokens).sum::<u64>() / n;
-    let padded = curves.iter().map(|c| c.padded_target_tokens).sum::<u64>() / n;
-    let share = if padded > 0 { format!("{:.1}%", 100.0 * real as f64 / padded as f64) } else { "n/a".into() };
+    let mean = |f: fn(&pb::CurvePoint) -> u64| curves.iter().map(f).sum::<u64>() / curves.len() as u64;
+    let share = |real: u64, padded: u64| {
+        if padded > 0 { format!("{:.1}%", 100.0 * real as f64 / padded as f64) } else { "n/a".into() }
+    };
+    let (target, padded_target) = (mean(|c| c.target_tokens), mean(|c| c.padded_target_tokens));
+    let (source, padded_source) = (mean(|c| c.source_tokens), mean(|c| c.padded_source_tokens));
     Some(format!(
-        "{}: {} target tokens in {} padded slots per epoch ({share} real)",
+        "{}: {} target tokens in {} padded slots ({} real), {} source tokens in {} ({}) per epoch",
         batching.name(),
-        thousands(real),
-        thousands(padded),
+        thousands(target),
+        thousands(padded_target),
+        share(target, padded_target),
+        thousands(source),
+        thousands(padded_source),
+        share(source, padded_source),
     ))
 }
 

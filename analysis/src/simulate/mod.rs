@@ -281,6 +281,8 @@ impl Simulation {
                 Column::new("step_seconds".into(), vec![12.0; e]),
                 Column::new("target_tokens".into(), vec![300_000i64; e]),
                 Column::new("padded_target_tokens".into(), vec![480_000i64; e]),
+                Column::new("source_tokens".into(), vec![200_000i64; e]),
+                Column::new("padded_source_tokens".into(), vec![260_000i64; e]),
             ],
         )
         .ctx(|| "simulating curves".into())?;

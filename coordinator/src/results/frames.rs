@@ -172,6 +172,8 @@ pub(super) fn curves_frame(recs: &[JobRecord]) -> PolarsResult<DataFrame> {
         rows.col("step_seconds", |_, r, _, i| p(r, i).step_seconds),
         rows.col("target_tokens", |_, r, _, i| p(r, i).target_tokens as i64),
         rows.col("padded_target_tokens", |_, r, _, i| p(r, i).padded_target_tokens as i64),
+        rows.col("source_tokens", |_, r, _, i| p(r, i).source_tokens as i64),
+        rows.col("padded_source_tokens", |_, r, _, i| p(r, i).padded_source_tokens as i64),
     ]);
     DataFrame::new(rows.height(), cols)
 }

@@ -56,6 +56,9 @@ pub struct Batch {
     pub target_tokens: u64,
     /// Every entry of `targets`, PAD included: rows x longest row.
     pub padded_target_tokens: u64,
+    /// Non-PAD entries of `src` (ids plus EOS), and all of them.
+    pub source_tokens: u64,
+    pub padded_source_tokens: u64,
 }
 
 pub fn make_batch(corpus: &Corpus, indices: &[usize], device: Device) -> Batch {
@@ -69,7 +72,7 @@ pub fn make_batch(corpus: &Corpus, indices: &[usize], device: Device) -> Batch {
     let mut lengths = Vec::with_capacity(b);
     let mut inputs = vec![crate::PAD; b * t];
     let mut targets = vec![crate::PAD; b * t];
-    let mut target_tokens = 0;
+    let (mut target_tokens, mut source_tokens) = (0, 0);
     for (row, &i) in order.iter().enumerate() {
         let (x, y) = (&corpus.sources[i], &corpus.targets[i]);
         src[row * s..row * s + x.len()].copy_from_slice(x);
@@ -80,6 +83,7 @@ pub fn make_batch(corpus: &Corpus, indices: &[usize], device: Device) -> Batch {
         targets[row * t..row * t + y.len()].copy_from_slice(y);
         targets[row * t + y.len()] = crate::EOS;
         target_tokens += y.len() as u64 + 1;
+        source_tokens += x.len() as u64 + 1;
     }
     let to = |v: &[i64], cols: usize| Tensor::from_slice(v).view([b as i64, cols as i64]).to_device(device);
     Batch {
@@ -90,6 +94,8 @@ pub fn make_batch(corpus: &Corpus, indices: &[usize], device: Device) -> Batch {
         order,
         target_tokens,
         padded_target_tokens: (b * t) as u64,
+        source_tokens,
+        padded_source_tokens: (b * s) as u64,
     }
 }
 
@@ -174,6 +180,7 @@ mod tests {
         assert_eq!(rows(&b.targets), [vec![8, 2, 0], vec![9, 9, 2], vec![4, 2, 0]]);
         assert_eq!(b.target_tokens, 7);
         assert_eq!(b.padded_target_tokens, 9);
+        assert_eq!((b.source_tokens, b.padded_source_tokens), (7, 12));
         assert_eq!(c.target_tokens(), 7);
     }
 
@@ -275,6 +282,8 @@ mod tests {
             let b = make_batch(&c, &idx, Device::Cpu);
             assert_eq!(b.padded_target_tokens, padded_target_tokens(&c, std::slice::from_ref(&idx)));
             assert_eq!(b.padded_target_tokens, b.targets.numel() as u64);
+            assert_eq!(b.padded_source_tokens, b.src.numel() as u64);
+            assert_eq!(b.source_tokens, idx.iter().map(|&i| c.sources[i].len() as u64 + 1).sum::<u64>());
         }
     }
 }

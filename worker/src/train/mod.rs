@@ -189,7 +189,8 @@ pub fn fit(
 
     for epoch in 1..=spec.epochs {
         let (mut epoch_sum, mut epoch_tokens, mut last_loss) = (0.0, 0u64, f64::NAN);
-        let (mut epoch_step_seconds, mut epoch_target_tokens, mut epoch_padded) = (0.0, 0u64, 0u64);
+        let mut epoch_step_seconds = 0.0;
+        let (mut epoch_target_tokens, mut epoch_padded, mut epoch_source, mut epoch_padded_source) = (0, 0, 0, 0);
         let mut last_report = Instant::now();
         let batches = epoch_batches(spec.batching, train, batch_size, &mut order_rng);
         let last_batch = batches.len();
@@ -216,6 +217,8 @@ pub fn fit(
             trained_tokens += b.target_tokens;
             epoch_target_tokens += b.target_tokens;
             epoch_padded += b.padded_target_tokens;
+            epoch_source += b.source_tokens;
+            epoch_padded_source += b.padded_source_tokens;
             // The epoch's last step is reported once, after validation, not
             // here as well.
             let report = i + 1 < last_batch && last_report.elapsed() >= report_every;
@@ -260,6 +263,8 @@ pub fn fit(
             step_seconds: epoch_step_seconds,
             target_tokens: epoch_target_tokens,
             padded_target_tokens: epoch_padded,
+            source_tokens: epoch_source,
+            padded_source_tokens: epoch_padded_source,
         });
         progress(pb::Progress {
             phase: pb::Phase::Training as i32,

@@ -122,6 +122,7 @@ fn bucketed_batching_pads_less_and_learns_as_well_and_is_seeded() {
     let real = reverse_task(256, 1).target_tokens();
     for (cr, cb) in r.curves.iter().zip(&b.curves) {
         assert_eq!((cr.target_tokens, cb.target_tokens), (real, real), "every example once an epoch");
+        assert_eq!(cr.source_tokens, cb.source_tokens);
         assert!(cb.padded_target_tokens < cr.padded_target_tokens, "{cb:?} vs {cr:?}");
         assert!(cb.padded_target_tokens >= real && cb.step_seconds > 0.0);
     }
