@@ -173,7 +173,10 @@ def training(a, sizes, log):
 BATCHING_STUDY = os.path.join(ROOT, "bench/batching.toml")
 # (batching, arm of bench/batching.toml)
 BATCHING_ARMS = [("random", "control"), ("bucketed", "batching/batching=bucketed")]
-TRAIN_LINE = re.compile(r"^train\s+([0-9.]+) s, ([0-9.]+) target tokens/s, ([0-9.]+) s of optimisation steps per epoch", re.M)
+TRAIN_LINE = re.compile(
+    r"^train\s+([0-9.]+) s, ([0-9.]+) target tokens/s, ([0-9.]+) s of optimisation steps per epoch \(([0-9.]+) s CPU\)",
+    re.M,
+)
 BATCHES_LINE = re.compile(
     r"^batches\s+([a-z]+): ([0-9,]+) target tokens in ([0-9,]+) padded slots \([0-9.]+% real\), "
     r"([0-9,]+) source tokens in ([0-9,]+) ",
@@ -231,6 +234,7 @@ def batching(a, sizes, log):
                 runs[(overlong, name)].append({
                     "train_s": float(m_train.group(1)),
                     "step_s": float(m_train.group(3)),
+                    "cpu_s": float(m_train.group(4)),
                     "real": int(m_batches.group(2).replace(",", "")),
                     "padded": int(m_batches.group(3).replace(",", "")),
                     "source": int(m_batches.group(4).replace(",", "")),
@@ -248,7 +252,8 @@ def batching(a, sizes, log):
             sys.exit(f"bench: the repeats of {key} differ in tokens, loss or BLEU: {sorted(same)}")
         # The fastest run: on a shared machine the others were slowed down.
         rows[key] = dict(rs[0], step_s=min(r["step_s"] for r in rs), train_s=min(r["train_s"] for r in rs),
-                         step_all=[r["step_s"] for r in rs])  # fmt: skip
+                         cpu_s=min(r["cpu_s"] for r in rs), step_all=[r["step_s"] for r in rs],
+                         cpu_all=[r["cpu_s"] for r in rs])  # fmt: skip
     return {"rows": rows, "train": sizes["batching_train"], "loads": loads,
             "studies": [(o, rel(p)) for o, p in studies]}, cmds  # fmt: skip
 
@@ -570,39 +575,52 @@ def write_report(a, m, load_end, results, started, elapsed):
             "batching`. *truncate*: the study as written, longer pairs cut to the limits; *drop*: the same study "
             "with `overlong = \"drop\"` (as the quickstart and the CPU architecture study), longer pairs left out "
             "before the split. Every figure is parsed from what the binary printed (its `train`, `batches`, `epochs` "
-            "and `bleu` lines; the curves table records the same per epoch as `step_seconds`, `target_tokens` and "
-            "`padded_target_tokens`). *Target tokens*: the ids plus EOS the loss is computed on, per epoch; "
-            "*padded slots*: rows x longest target row, summed over the epoch's batches. *Steps*: seconds of "
-            f"optimisation steps per epoch (validation excluded), the fastest of {a.repeats} run(s) of each arm (the "
-            "machine is shared, so slower runs were slowed by others), run one after the other (random, bucketed, "
-            "random, ...), never at the same time. Ratios are bucketed / random "
-            "in the same run (below 1: bucketing saves).\n"
+            "and `bleu` lines; the curves table records the same per epoch). *Tokens*: the ids plus EOS of an "
+            "epoch's rows (the target ones are what the loss is computed on); *padded slots*: rows x longest row, "
+            "summed over the epoch's batches; *real*: tokens / padded slots. *CPU* and *wall*: seconds of an epoch's "
+            "optimisation steps (validation excluded), as the process's CPU time (all threads) and as wall time; "
+            f"each the fastest of {a.repeats} run(s) of the arm, run one after the other (random, bucketed, random, "
+            "...), never at the same time. On this shared machine the CPU time is the steps' own work; the wall "
+            "time also counts the time other processes held the cores. Ratios are bucketed / random in the same "
+            "run (below 1: bucketing saves).\n"
         )
         L.append("| overlong | batching | target tokens | padded target slots | real | vs random "
-                 "| source tokens | padded source slots | real | vs random "
-                 "| steps per epoch (s) | all runs (s) | vs random | best valid loss | BLEU |")  # fmt: skip
-        L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-        summary = []
+                 "| source tokens | padded source slots | real | vs random | best valid loss | BLEU |")  # fmt: skip
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for overlong, _ in r["studies"]:
             rnd = rows[(overlong, "random")]
-            bkt = rows[(overlong, "bucketed")]
-            for name, x in (("random", rnd), ("bucketed", bkt)):
+            for name in ("random", "bucketed"):
+                x = rows[(overlong, name)]
                 L.append(
                     f"| {overlong} | {name} | {x['real']:,} | {x['padded']:,} | {100 * x['real'] / x['padded']:.1f}% | "
                     f"{ratio(x['padded'], rnd['padded'])} | {x['source']:,} | {x['padded_source']:,} | "
                     f"{100 * x['source'] / x['padded_source']:.1f}% | {ratio(x['padded_source'], rnd['padded_source'])} | "
-                    f"{x['step_s']:.1f} | {', '.join(f'{t:.1f}' for t in x['step_all'])} | "
-                    f"{ratio(x['step_s'], rnd['step_s'])} | {x['valid_loss']:.4f} | {x['bleu']:.2f} |"
+                    f"{x['valid_loss']:.4f} | {x['bleu']:.2f} |"
                 )  # fmt: skip
+        L.append("")
+        L.append("| overlong | batching | CPU per epoch (s) | all runs | vs random | wall per epoch (s) | all runs "
+                 "| vs random |")  # fmt: skip
+        L.append("|---|---|---|---|---|---|---|---|")
+        for overlong, _ in r["studies"]:
+            rnd = rows[(overlong, "random")]
+            for name in ("random", "bucketed"):
+                x = rows[(overlong, name)]
+                L.append(
+                    f"| {overlong} | {name} | {x['cpu_s']:.1f} | {', '.join(f'{t:.1f}' for t in x['cpu_all'])} | "
+                    f"{ratio(x['cpu_s'], rnd['cpu_s'])} | {x['step_s']:.1f} | "
+                    f"{', '.join(f'{t:.1f}' for t in x['step_all'])} | {ratio(x['step_s'], rnd['step_s'])} |"
+                )  # fmt: skip
+        summary = []
+        for overlong, _ in r["studies"]:
+            rnd, bkt = rows[(overlong, "random")], rows[(overlong, "bucketed")]
             pct = lambda k: 100 * (1 - bkt[k] / rnd[k])  # noqa: E731
             summary.append(
                 f"*{overlong}*: bucketing cuts the padded target slots by {pct('padded'):.1f}% "
                 f"({rnd['padded']:,} to {bkt['padded']:,} per epoch for the same {rnd['real']:,} target tokens), "
-                f"the padded source slots by {pct('padded_source'):.1f}% and the time of an epoch's optimisation "
-                f"steps by {pct('step_s'):.1f}% ({rnd['step_s']:.1f} s to {bkt['step_s']:.1f} s)."
+                f"the padded source slots by {pct('padded_source'):.1f}%, and the CPU time of an epoch's "
+                f"optimisation steps by {pct('cpu_s'):.1f}% ({rnd['cpu_s']:.1f} s to {bkt['cpu_s']:.1f} s)."
             )
-        L.append("\nPer epoch; *real*: tokens / padded slots.\n")
-        L.append(" ".join(summary) + "\n")
+        L.append("\n" + " ".join(summary) + "\n")
         share = {o: rows[(o, "random")]["real"] / rows[(o, "random")]["padded"] for o, _ in r["studies"]}
         if len(share) == 2 and share["truncate"] > 0.9 > share["drop"]:
             L.append(
@@ -620,9 +638,9 @@ def write_report(a, m, load_end, results, started, elapsed):
         )
         L.append(
             f"The machine was shared: another engineer's training runs used its {os.cpu_count()} cores at the "
-            f"same time (1-minute load average before and after each run: {', '.join(r['loads'])}), so the times "
-            "are noisy and their ratios only indicative; the token counts, losses and BLEU are exact and the same "
-            "in every repeat (checked).\n"
+            f"same time (1-minute load average before and after each run: {', '.join(r['loads'])}), so the wall "
+            "times are noisy and even the CPU times (caches and cores were shared) only indicative; the token "
+            "counts, losses and BLEU are exact and the same in every repeat (checked).\n"
         )
         L.append("Commands:\n")
         L += [f"    {c}" for c in cmds]

@@ -187,7 +187,8 @@ pub const EXAMPLE_COLUMNS: &[&str] = &[
 
 /// `curves`: one row per epoch per (arm, job). `seconds` is the time since
 /// training started, validation included; `step_seconds` the epoch's
-/// optimisation steps alone. `target_tokens` are the target tokens (ids plus
+/// optimisation steps alone, and `step_cpu_seconds` the process's CPU time
+/// over them (all threads; on a shared machine, the steps' own work). `target_tokens` are the target tokens (ids plus
 /// EOS) the epoch trained on, `padded_target_tokens` the slots of its padded
 /// target batches (rows x longest row, summed over batches);
 /// `source_tokens` and `padded_source_tokens` the same for the docstrings.
@@ -207,6 +208,7 @@ pub const CURVE_COLUMNS: &[&str] = &[
     "teacher_forcing",
     "seconds",
     "step_seconds",
+    "step_cpu_seconds",
     "target_tokens",
     "padded_target_tokens",
     "source_tokens",

@@ -224,8 +224,10 @@ fn print_summary(r: &pb::JobResult, batching: Batching, out: &Path, checkpoint: 
     let per_epoch = if r.curves.is_empty() {
         String::new()
     } else {
-        let steps = r.curves.iter().map(|c| c.step_seconds).sum::<f64>() / r.curves.len() as f64;
-        format!(", {steps:.1} s of optimisation steps per epoch")
+        let n = r.curves.len() as f64;
+        let steps = r.curves.iter().map(|c| c.step_seconds).sum::<f64>() / n;
+        let cpu = r.curves.iter().map(|c| c.step_cpu_seconds).sum::<f64>() / n;
+        format!(", {steps:.1} s of optimisation steps per epoch ({cpu:.1} s CPU)")
     };
     println!("train           {:.1} s, {:.0} target tokens/s{per_epoch}", m.train_seconds, m.train_tokens_per_second);
     if let Some(line) = batches_line(batching, &r.curves) {

@@ -279,6 +279,7 @@ impl Simulation {
                 ),
                 Column::new("seconds".into(), epochs.iter().map(|&x| 12.5 * x as f64).collect::<Vec<_>>()),
                 Column::new("step_seconds".into(), vec![12.0; e]),
+                Column::new("step_cpu_seconds".into(), vec![11.5; e]),
                 Column::new("target_tokens".into(), vec![300_000i64; e]),
                 Column::new("padded_target_tokens".into(), vec![480_000i64; e]),
                 Column::new("source_tokens".into(), vec![200_000i64; e]),

@@ -170,6 +170,7 @@ pub(super) fn curves_frame(recs: &[JobRecord]) -> PolarsResult<DataFrame> {
         rows.col("teacher_forcing", |_, r, _, i| p(r, i).teacher_forcing),
         rows.col("seconds", |_, r, _, i| p(r, i).seconds),
         rows.col("step_seconds", |_, r, _, i| p(r, i).step_seconds),
+        rows.col("step_cpu_seconds", |_, r, _, i| p(r, i).step_cpu_seconds),
         rows.col("target_tokens", |_, r, _, i| p(r, i).target_tokens as i64),
         rows.col("padded_target_tokens", |_, r, _, i| p(r, i).padded_target_tokens as i64),
         rows.col("source_tokens", |_, r, _, i| p(r, i).source_tokens as i64),

@@ -109,11 +109,11 @@ pub fn shuffled_batches(n: usize, batch_size: usize, rng: &mut ChaCha8Rng) -> Ve
 
 /// Batches of the bucketed pool: this many batches' worth of examples are
 /// sorted by length together. A larger pool pads less but makes a batch's
-/// company more a matter of length than of chance; torchtext's
-/// `BucketIterator` used 100. With 50, a pool of batch 64 holds 3,200
-/// examples, enough to fill each target length of a few dozen tokens with
-/// a whole batch, and a train split of a few thousand pairs still has
-/// several pools whose batches interleave.
+/// company more a matter of length than of chance (torchtext's
+/// `BucketIterator` pooled 100 batches). With 50, a pool at batch 64 holds
+/// 3,200 pairs, about 50 per target length when targets run from 1 to 64
+/// tokens, so a batch spans a length or two; a train split of 10,000 pairs
+/// still has four pools whose batches interleave.
 pub const BUCKET_POOL_BATCHES: usize = 50;
 
 /// A training epoch's batches of similar lengths: all examples shuffled by

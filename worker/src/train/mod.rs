@@ -128,6 +128,19 @@ impl PendingLosses {
     }
 }
 
+/// CPU time of this process, all its threads, in seconds. On a shared
+/// machine it counts the work of the steps, where wall time also counts the
+/// time other processes held the cores.
+fn process_cpu_seconds() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec, which `ts` is.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
 fn snapshot(vs: &nn::VarStore) -> HashMap<String, Tensor> {
     tch::no_grad(|| vs.variables().into_iter().map(|(name, t)| (name, t.copy())).collect())
 }
@@ -189,7 +202,7 @@ pub fn fit(
 
     for epoch in 1..=spec.epochs {
         let (mut epoch_sum, mut epoch_tokens, mut last_loss) = (0.0, 0u64, f64::NAN);
-        let mut epoch_step_seconds = 0.0;
+        let (mut epoch_step_seconds, mut epoch_step_cpu) = (0.0, 0.0);
         let (mut epoch_target_tokens, mut epoch_padded, mut epoch_source, mut epoch_padded_source) = (0, 0, 0, 0);
         let mut last_report = Instant::now();
         let batches = epoch_batches(spec.batching, train, batch_size, &mut order_rng);
@@ -198,7 +211,7 @@ pub fn fit(
             if cancel.load(Ordering::Relaxed) {
                 return Err(JobError::Cancelled);
             }
-            let t0 = Instant::now();
+            let (t0, cpu0) = (Instant::now(), process_cpu_seconds());
             lr = schedule::learning_rate(spec, step);
             tf = schedule::teacher_forcing(spec, step, total_steps);
             opt.set_lr(lr);
@@ -229,6 +242,7 @@ pub fn fit(
                 last_loss = last;
             }
             epoch_step_seconds += t0.elapsed().as_secs_f64();
+            epoch_step_cpu += process_cpu_seconds() - cpu0;
             if report {
                 last_report = Instant::now();
                 progress(pb::Progress {
@@ -261,6 +275,7 @@ pub fn fit(
             teacher_forcing: tf,
             seconds: started.elapsed().as_secs_f64(),
             step_seconds: epoch_step_seconds,
+            step_cpu_seconds: epoch_step_cpu,
             target_tokens: epoch_target_tokens,
             padded_target_tokens: epoch_padded,
             source_tokens: epoch_source,

@@ -124,7 +124,7 @@ fn bucketed_batching_pads_less_and_learns_as_well_and_is_seeded() {
         assert_eq!((cr.target_tokens, cb.target_tokens), (real, real), "every example once an epoch");
         assert_eq!(cr.source_tokens, cb.source_tokens);
         assert!(cb.padded_target_tokens < cr.padded_target_tokens, "{cb:?} vs {cr:?}");
-        assert!(cb.padded_target_tokens >= real && cb.step_seconds > 0.0);
+        assert!(cb.padded_target_tokens >= real && cb.step_seconds > 0.0 && cb.step_cpu_seconds > 0.0);
     }
     let last = |o: &TrainOutcome| o.curves.last().unwrap().valid_loss;
     assert!(last(&b) < 0.5 * b.curves[0].valid_loss, "{:?} {:?}", b.curves, r.curves);
