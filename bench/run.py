@@ -35,6 +35,7 @@ SIZES = {
         "fleet_runs": [(10_000, 1.0), (160, 10.0)],
         "example_rows": 1_000_000,
         "pairs": 100_000,
+        "batching_train": 4_000,
     },
     "quick": {
         "train_args": ["--small", "--steps", "2"],
@@ -48,10 +49,20 @@ SIZES = {
         "fleet_runs": [(320, 1.0), (32, 10.0)],
         "example_rows": 100_000,
         "pairs": 10_000,
+        "batching_train": 1_000,
     },
 }
 RECURRENT = ["rnn", "gru", "lstm", "lstm-attention"]
-PARTS = ["train", "leases", "fleet", "analysis", "tokenize"]
+PARTS = ["train", "batching", "leases", "fleet", "analysis", "tokenize"]
+# The heading each part's section of BENCHMARKS.md starts with.
+HEADINGS = {
+    "train": "## Training and greedy decoding",
+    "batching": "## Training batches",
+    "leases": "## Coordinator leases",
+    "fleet": "## Fleet overhead",
+    "analysis": "## Analysis",
+    "tokenize": "## Data: code-whitespace tokenization",
+}
 
 
 def rel(path):
@@ -155,6 +166,96 @@ def training(a, sizes, log):
             rows[arch] = (batch, ours.get(arch, {}), ref.get(arch, {}))
         commands += [show(ours_cmd), show(ref_cmd)]
     return rows, commands
+
+
+# ---- training batches --------------------------------------------------------
+
+BATCHING_STUDY = os.path.join(ROOT, "bench/batching.toml")
+# (batching, arm of bench/batching.toml)
+BATCHING_ARMS = [("random", "control"), ("bucketed", "batching/batching=bucketed")]
+TRAIN_LINE = re.compile(
+    r"^train\s+([0-9.]+) s, ([0-9.]+) target tokens/s, ([0-9.]+) s of optimisation steps per epoch \(([0-9.]+) s CPU\)",
+    re.M,
+)
+BATCHES_LINE = re.compile(
+    r"^batches\s+([a-z]+): ([0-9,]+) target tokens in ([0-9,]+) padded slots \([0-9.]+% real\), "
+    r"([0-9,]+) source tokens in ([0-9,]+) ",
+    re.M,
+)
+EPOCHS_LINE = re.compile(r"^epochs\s+(\d+) \(best \d+, valid loss ([0-9.]+)", re.M)
+BLEU_LINE = re.compile(r"^bleu\s+([0-9.]+)", re.M)
+
+
+def batching_studies(work, train):
+    """(overlong, study file): bench/batching.toml as written (overlong pairs
+    truncated), and a copy whose overlong pairs are dropped, as the quickstart
+    and the CPU architecture study do. Copies live beside the work files and
+    name the venv by its absolute path."""
+    with open(BATCHING_STUDY) as t:
+        template = t.read()
+    studies = []
+    for overlong in ("truncate", "drop"):
+        if overlong == "truncate" and train == 4_000:
+            studies.append((overlong, BATCHING_STUDY))
+            continue
+        path = os.path.join(work, f"batching-{overlong}.toml")
+        text = template.replace("train = 4000", f"train = {train}").replace(
+            'overlong = "truncate"', f'overlong = "{overlong}"'
+        )
+        with open(path, "w") as f:
+            f.write(text.replace('python = "../.venv"', f'python = "{os.path.join(ROOT, ".venv")}"'))
+        studies.append((overlong, path))
+    return studies
+
+
+def batching(a, sizes, log):
+    """`intervene train` of the two arms of bench/batching.toml (and of its
+    copy that drops overlong pairs), one after the other (random, bucketed,
+    random, ...), each `a.repeats` times; every figure is parsed from what the
+    binary prints."""
+    work = os.path.join(a.work, "batching")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    studies = batching_studies(work, sizes["batching_train"])
+    runs = {(o, name): [] for o, _ in studies for name, _ in BATCHING_ARMS}
+    cmds, loads = [], [open("/proc/loadavg").read().split()[0]]
+    for overlong, study in studies:
+        for rep in range(a.repeats):
+            for name, arm in BATCHING_ARMS:
+                out_dir = os.path.join(work, f"{overlong}-{name}-{{}}")
+                cmd = [a.intervene, "train", study, "--arm", arm, "--seed", "1", "--threads", str(a.threads),
+                       "--out", out_dir.format(rep + 1)]  # fmt: skip
+                out, wall = run(cmd, log)
+                loads.append(open("/proc/loadavg").read().split()[0])
+                m_train, m_batches = TRAIN_LINE.search(out), BATCHES_LINE.search(out)
+                m_epochs, m_bleu = EPOCHS_LINE.search(out), BLEU_LINE.search(out)
+                if not (m_train and m_batches and m_epochs and m_bleu) or m_batches.group(1) != name:
+                    sys.exit(f"bench: `{show(cmd)}` printed no train/batches/epochs/bleu lines for {name}:\n{out}")
+                runs[(overlong, name)].append({
+                    "train_s": float(m_train.group(1)),
+                    "step_s": float(m_train.group(3)),
+                    "cpu_s": float(m_train.group(4)),
+                    "real": int(m_batches.group(2).replace(",", "")),
+                    "padded": int(m_batches.group(3).replace(",", "")),
+                    "source": int(m_batches.group(4).replace(",", "")),
+                    "padded_source": int(m_batches.group(5).replace(",", "")),
+                    "valid_loss": float(m_epochs.group(2)),
+                    "bleu": float(m_bleu.group(1)),
+                    "wall": wall,
+                })  # fmt: skip
+                if rep == 0:
+                    cmds.append(show(cmd[:-1] + [out_dir.format("N")]))
+    rows = {}
+    for key, rs in runs.items():
+        same = {(r["real"], r["padded"], r["source"], r["padded_source"], r["valid_loss"], r["bleu"]) for r in rs}
+        if len(same) != 1:
+            sys.exit(f"bench: the repeats of {key} differ in tokens, loss or BLEU: {sorted(same)}")
+        # The fastest run: on a shared machine the others were slowed down.
+        rows[key] = dict(rs[0], step_s=min(r["step_s"] for r in rs), train_s=min(r["train_s"] for r in rs),
+                         cpu_s=min(r["cpu_s"] for r in rs), step_all=[r["step_s"] for r in rs],
+                         cpu_all=[r["cpu_s"] for r in rs])  # fmt: skip
+    return {"rows": rows, "train": sizes["batching_train"], "loads": loads,
+            "studies": [(o, rel(p)) for o, p in studies]}, cmds  # fmt: skip
 
 
 # ---- coordinator -------------------------------------------------------------
@@ -462,6 +563,88 @@ def write_report(a, m, load_end, results, started, elapsed):
             "forcing below 1, attention, decoding).\n"
         )
         L.append("Not measured: GPU runs and the share of GPU peak (no GPU was lent to this run).\n")
+    if "batching" in results:
+        r, cmds = results["batching"]
+        rows = r["rows"]
+        L.append(f"## Training batches: random vs bucketed by length (sizes {mode(a, 'batching')})\n")
+        L.append(
+            f"`intervene train` of the two arms of `{rel(BATCHING_STUDY)}` on real mined data "
+            f"(python-env: the project's `.venv`, standard library and site-packages; {r['train']:,} train pairs, "
+            "BPE vocabulary 2000, at most 32 docstring and 64 code tokens): a 1-layer lstm-attention (embedding 64, "
+            f"hidden 96), batch 64, 2 epochs, `--threads {a.threads}`, seed 1. The arms differ only in `[train] "
+            "batching`. *truncate*: the study as written, longer pairs cut to the limits; *drop*: the same study "
+            "with `overlong = \"drop\"` (as the quickstart and the CPU architecture study), longer pairs left out "
+            "before the split. Every figure is parsed from what the binary printed (its `train`, `batches`, `epochs` "
+            "and `bleu` lines; the curves table records the same per epoch). *Tokens*: the ids plus EOS of an "
+            "epoch's rows (the target ones are what the loss is computed on); *padded slots*: rows x longest row, "
+            "summed over the epoch's batches; *real*: tokens / padded slots. *CPU* and *wall*: seconds of an epoch's "
+            "optimisation steps (validation excluded), as the process's CPU time (all threads) and as wall time; "
+            f"each the fastest of {a.repeats} run(s) of the arm, run one after the other (random, bucketed, random, "
+            "...), never at the same time. On this shared machine the CPU time is the steps' own work; the wall "
+            "time also counts the time other processes held the cores. Ratios are bucketed / random in the same "
+            "run (below 1: bucketing saves).\n"
+        )
+        L.append("| overlong | batching | target tokens | padded target slots | real | vs random "
+                 "| source tokens | padded source slots | real | vs random | best valid loss | BLEU |")  # fmt: skip
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for overlong, _ in r["studies"]:
+            rnd = rows[(overlong, "random")]
+            for name in ("random", "bucketed"):
+                x = rows[(overlong, name)]
+                L.append(
+                    f"| {overlong} | {name} | {x['real']:,} | {x['padded']:,} | {100 * x['real'] / x['padded']:.1f}% | "
+                    f"{ratio(x['padded'], rnd['padded'])} | {x['source']:,} | {x['padded_source']:,} | "
+                    f"{100 * x['source'] / x['padded_source']:.1f}% | {ratio(x['padded_source'], rnd['padded_source'])} | "
+                    f"{x['valid_loss']:.4f} | {x['bleu']:.2f} |"
+                )  # fmt: skip
+        L.append("")
+        L.append("| overlong | batching | CPU per epoch (s) | all runs | vs random | wall per epoch (s) | all runs "
+                 "| vs random |")  # fmt: skip
+        L.append("|---|---|---|---|---|---|---|---|")
+        for overlong, _ in r["studies"]:
+            rnd = rows[(overlong, "random")]
+            for name in ("random", "bucketed"):
+                x = rows[(overlong, name)]
+                L.append(
+                    f"| {overlong} | {name} | {x['cpu_s']:.1f} | {', '.join(f'{t:.1f}' for t in x['cpu_all'])} | "
+                    f"{ratio(x['cpu_s'], rnd['cpu_s'])} | {x['step_s']:.1f} | "
+                    f"{', '.join(f'{t:.1f}' for t in x['step_all'])} | {ratio(x['step_s'], rnd['step_s'])} |"
+                )  # fmt: skip
+        summary = []
+        for overlong, _ in r["studies"]:
+            rnd, bkt = rows[(overlong, "random")], rows[(overlong, "bucketed")]
+            pct = lambda k: 100 * (1 - bkt[k] / rnd[k])  # noqa: E731
+            summary.append(
+                f"*{overlong}*: bucketing cuts the padded target slots by {pct('padded'):.1f}% "
+                f"({rnd['padded']:,} to {bkt['padded']:,} per epoch for the same {rnd['real']:,} target tokens), "
+                f"the padded source slots by {pct('padded_source'):.1f}%, and the CPU time of an epoch's "
+                f"optimisation steps by {pct('cpu_s'):.1f}% ({rnd['cpu_s']:.1f} s to {bkt['cpu_s']:.1f} s)."
+            )
+        L.append("\n" + " ".join(summary) + "\n")
+        share = {o: rows[(o, "random")]["real"] / rows[(o, "random")]["padded"] for o, _ in r["studies"]}
+        if len(share) == 2 and share["truncate"] > 0.9 > share["drop"]:
+            L.append(
+                f"Truncated at 64 tokens, the code targets average "
+                f"{rows[('truncate', 'random')]['real'] / r['train'] - 1:.1f} tokens (plus EOS), so random batches "
+                f"are already {100 * share['truncate']:.0f}% real target tokens and there is little to save on that "
+                f"side; with overlong pairs dropped they average {rows[('drop', 'random')]['real'] / r['train'] - 1:.1f}"
+                f", spread over the whole range, and a random batch is {100 * share['drop']:.0f}% real.\n"
+            )
+        L.append(
+            "Pools are sorted by target length and then by docstring length, so the docstrings of a batch are "
+            "grouped too (the more so the more targets share a length, as when most are cut at 64). Step time "
+            "depends on both sides: the encoder runs over the padded docstrings, and the attention decoder scores "
+            "every padded source position at every padded target step.\n"
+        )
+        L.append(
+            f"The machine was shared: another engineer's training runs used its {os.cpu_count()} cores at the "
+            f"same time (1-minute load average before and after each run: {', '.join(r['loads'])}), so the wall "
+            "times are noisy and even the CPU times (caches and cores were shared) only indicative; the token "
+            "counts, losses and BLEU are exact and the same in every repeat (checked).\n"
+        )
+        L.append("Commands:\n")
+        L += [f"    {c}" for c in cmds]
+        L.append("")
     if "leases" in results:
         rows, cmds = results["leases"]
         L.append(f"## Coordinator leases over loopback gRPC (sizes {mode(a, 'leases')})\n")
@@ -573,8 +756,51 @@ def write_report(a, m, load_end, results, started, elapsed):
         L.append("Commands:\n")
         L += [f"    {c}" for c in cmds]
         L.append("")
-    with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
-        f.write("\n".join(L) + "\n")
+    text = "\n".join(L) + "\n"
+    path = os.path.join(ROOT, "BENCHMARKS.md")
+    if set(results) != set(PARTS) and os.path.exists(path):
+        text = merge_report(open(path).read(), text, a, m, load_end, started, elapsed)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def split_report(text):
+    """(everything before the first part's section, {part: its section's text})."""
+    starts = []
+    for i, line in enumerate(text.splitlines(keepends=True)):
+        for part, heading in HEADINGS.items():
+            if line.startswith(heading):
+                starts.append((i, part))
+    lines = text.splitlines(keepends=True)
+    if not starts:
+        return text, {}
+    pre = "".join(lines[: starts[0][0]])
+    sections = {}
+    for k, (i, part) in enumerate(starts):
+        end = starts[k + 1][0] if k + 1 < len(starts) else len(lines)
+        sections[part] = "".join(lines[i:end])
+    return pre, sections
+
+
+def merge_report(old, new, a, m, load_end, started, elapsed):
+    """A run of some parts (`--only`) replaces their sections and keeps the
+    rest of the report, header and machine included, as it was; each new
+    section says which run measured it."""
+    old_pre, old_sections = split_report(old)
+    _, new_sections = split_report(new)
+    out = [old_pre]
+    for part in PARTS:
+        if part in new_sections:
+            heading, _, body = new_sections[part].partition("\n\n")
+            out.append(
+                f"{heading}\n\nMeasured by `{a.invocation}` on {started:%Y-%m-%d %H:%M} UTC ({elapsed / 60:.1f} min), "
+                f"commit {m['commit']}, Rust profile {a.profile}, torch {m['torch']}; load average (1/5/15 min) at start "
+                f"{' '.join(m['load'])}, at end {' '.join(load_end)}. The other sections are from the run named at "
+                f"the top.\n\n{body}"
+            )
+        elif part in old_sections:
+            out.append(old_sections[part])
+    return "".join(out)
 
 
 def main():
@@ -609,7 +835,7 @@ def main():
     results = {}
     with open(os.path.join(a.work, "run.log"), "w") as log:
         for part, fn in [("tokenize", tokenize), ("analysis", analysis), ("leases", leases), ("fleet", fleet),
-                         ("train", training)]:  # fmt: skip
+                         ("train", training), ("batching", batching)]:  # fmt: skip
             if part in only:
                 results[part] = fn(a, SIZES[mode(a, part)], log)
     load_end = open("/proc/loadavg").read().split()[:3]

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # One command for every comparison of issue 7; rewrites BENCHMARKS.md.
 #
-#   bench/run.sh [--quick[=PARTS]] [--profile release|dev] [--repeats N] [--threads N] [--only train,leases,fleet,analysis,tokenize]
+#   bench/run.sh [--quick[=PARTS]] [--profile release|dev] [--repeats N] [--threads N] [--only train,batching,leases,fleet,analysis,tokenize]
 #
 #   --quick     small sizes (checks that everything works; minutes, not an hour);
 #               --quick=train,leases: only those parts small, the others at full size
 #   --profile   cargo profile of the Rust side (default: bench, i.e. release settings)
 #   --repeats   runs per measurement, the median is reported (default 3; 1 with --quick)
 #   --threads   libtorch threads on both sides (default: all cores)
-#   --only      a subset of the comparisons
+#   --only      a subset of the comparisons; the other sections of BENCHMARKS.md
+#               are kept as they were, and each rerun section names its run
 #
 # Needs the project venv (scripts/setup.sh) with bench/requirements.txt.
 set -euo pipefail
@@ -16,10 +17,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/env.sh
 
 invocation="bench/run.sh $*"
-quick="" profile=bench repeats="" threads="$(nproc)" only="train,leases,fleet,analysis,tokenize"
+quick="" profile=bench repeats="" threads="$(nproc)" only="train,batching,leases,fleet,analysis,tokenize"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) quick="train,leases,fleet,analysis,tokenize" ;;
+    --quick) quick="train,batching,leases,fleet,analysis,tokenize" ;;
     --quick=*) quick="${1#--quick=}" ;;
     --profile) profile="${2:?--profile needs a value}"; shift ;;
     --repeats) repeats="${2:?--repeats needs a value}"; shift ;;

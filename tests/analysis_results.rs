@@ -121,6 +121,12 @@ fn job_result(spec: &JobSpec, difficulty: &[f64], rng: &mut Rng) -> pb::JobResul
             learning_rate: 3e-3,
             teacher_forcing: 0.5,
             seconds: f64::from(epoch),
+            step_seconds: 0.9,
+            step_cpu_seconds: 0.8,
+            target_tokens: 1_000,
+            padded_target_tokens: 1_250,
+            source_tokens: 800,
+            padded_source_tokens: 1_000,
         })
         .collect();
     let attention = if attention {

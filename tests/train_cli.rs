@@ -221,6 +221,43 @@ fn train_writes_tables_and_a_checkpoint_that_generates() {
     assert_eq!(sample("3"), sample("3"));
 }
 
+/// The target counts of the `batches` line: "bucketed: 4,321 target tokens
+/// in 5,000 padded slots (86.4% real), 3,000 source tokens in 3,600 (83.3%)
+/// per epoch" -> (4321, 5000).
+fn batch_tokens(text: &str) -> (u64, u64) {
+    let line = text.lines().find_map(|l| l.strip_prefix("batches")).unwrap_or_else(|| panic!("no batches in\n{text}"));
+    let numbers: Vec<u64> = line.split_whitespace().filter_map(|w| w.replace(',', "").parse().ok()).collect();
+    assert_eq!(numbers.len(), 4, "{line}");
+    (numbers[0], numbers[1])
+}
+
+#[test]
+fn bucketed_batching_is_an_intra_knob_that_pads_less() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let study = format!("{STUDY}\n[[intra]]\nname = \"batching\"\nvary = {{ batching = [\"bucketed\"] }}\n");
+    std::fs::write(dir.join("tiny.toml"), study).unwrap();
+    let plan = intervene(dir, &["plan", "tiny.toml"]);
+    assert!(plan.status.success(), "{}", stderr(&plan));
+    assert!(stdout(&plan).contains("batching/batching=bucketed"), "{}", stdout(&plan));
+    let train = |arm: &str| {
+        let out =
+            intervene(dir, &["train", "tiny.toml", "--arm", arm, "--seed", "1", "--out", "out", "--threads", "1"]);
+        assert!(out.status.success(), "{arm}: {}", stderr(&out));
+        out
+    };
+    let random = train("control");
+    let bucketed = train("batching/batching=bucketed");
+    assert!(stderr(&random).contains("random batches"), "{}", stderr(&random));
+    assert!(stderr(&bucketed).contains("bucketed batches"), "{}", stderr(&bucketed));
+    assert!(stdout(&bucketed).contains("batches         bucketed: "), "{}", stdout(&bucketed));
+    assert!(stdout(&random).contains("s of optimisation steps per epoch"), "{}", stdout(&random));
+    let (real_r, padded_r) = batch_tokens(&stdout(&random));
+    let (real_b, padded_b) = batch_tokens(&stdout(&bucketed));
+    assert_eq!(real_r, real_b, "the same examples every epoch");
+    assert!(real_b <= padded_b && padded_b < padded_r, "random {real_r}/{padded_r}, bucketed {real_b}/{padded_b}");
+}
+
 #[test]
 fn train_and_generate_name_what_is_wrong() {
     let tmp = tempfile::tempdir().unwrap();

@@ -389,6 +389,36 @@ pub struct TrainSpec {
     pub sampling_k: f64,
     /// Epochs without a better validation loss before stopping; 0 disables.
     pub early_stopping_patience: u32,
+    /// How an epoch's examples are cut into batches. Left out of the JSON
+    /// when random (as the reference trains), so the ids of jobs from before
+    /// the knob existed do not change.
+    #[serde(default, skip_serializing_if = "Batching::is_random")]
+    pub batching: Batching,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Batching {
+    /// The epoch's examples shuffled and cut into consecutive batches.
+    #[default]
+    Random,
+    /// Shuffled, then sorted by length within pools of a few dozen batches
+    /// before being cut, and the batches shuffled: rows of a batch have
+    /// similar lengths, so it pads less (`worker::train::batch`).
+    Bucketed,
+}
+
+impl Batching {
+    pub fn is_random(&self) -> bool {
+        *self == Batching::Random
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Batching::Random => "random",
+            Batching::Bucketed => "bucketed",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -439,5 +469,25 @@ impl DecodeSpec {
                 max_len
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job spec as written before `batching` existed.
+    const BEFORE_BATCHING: &str = r#"{"data":{"source":{"kind":"synthetic","task":"mixed","size":1000,"seed":0},"train":800,"valid":100,"test":100,"split":"random","split_seed":0,"tokenizer":"python-lexer","source_vocab_size":500,"target_vocab_size":500,"max_source_len":20,"max_target_len":40,"overlong":"truncate"},"mutation":null,"model":{"arch":"lstm","embedding_dim":32,"hidden_dim":64,"layers":1,"dropout":0.1,"bidirectional":false},"train":{"batch_size":32,"epochs":2,"learning_rate":0.003,"weight_decay":0.0,"warmup_steps":0,"gradient_clip":1.0,"teacher_forcing":1.0,"scheduled_sampling":"none","teacher_forcing_min":1.0,"sampling_k":1000.0,"early_stopping_patience":0},"decode":{"strategy":"greedy","max_len":40},"seed":1}"#;
+
+    #[test]
+    fn random_batching_keeps_the_json_and_the_id_of_older_jobs() {
+        let spec = JobSpec::from_json(BEFORE_BATCHING).unwrap();
+        assert_eq!(spec.train.batching, Batching::Random);
+        assert_eq!(spec.canonical_json(), BEFORE_BATCHING);
+        let mut bucketed = spec.clone();
+        bucketed.train.batching = Batching::Bucketed;
+        assert!(bucketed.canonical_json().contains(r#""early_stopping_patience":0,"batching":"bucketed"}"#));
+        assert_ne!(bucketed.id(), spec.id());
+        assert_eq!(JobSpec::from_json(&bucketed.canonical_json()).unwrap(), bucketed);
     }
 }

@@ -110,6 +110,7 @@ pub const FACTOR_COLUMNS: &[&str] = &[
     "teacher_forcing_min",
     "sampling_k",
     "early_stopping_patience",
+    "batching",
     // decode
     "strategy",
     "beam_size",
@@ -184,7 +185,15 @@ pub const EXAMPLE_COLUMNS: &[&str] = &[
     "prediction",
 ];
 
-/// `curves`: one row per epoch per (arm, job).
+/// `curves`: one row per epoch per (arm, job). `seconds` is the time since
+/// training started, validation included; `step_seconds` the epoch's
+/// optimisation steps alone, and `step_cpu_seconds` the process's CPU time
+/// over them (all threads; on a shared machine, the steps' own work). `target_tokens` are the target tokens (ids plus
+/// EOS) the epoch trained on, `padded_target_tokens` the slots of its padded
+/// target batches (rows x longest row, summed over batches);
+/// `source_tokens` and `padded_source_tokens` the same for the docstrings.
+/// Results from before they were recorded have them null (or 0, from an
+/// older worker).
 pub const CURVE_COLUMNS: &[&str] = &[
     "study",
     "study_version",
@@ -198,6 +207,12 @@ pub const CURVE_COLUMNS: &[&str] = &[
     "learning_rate",
     "teacher_forcing",
     "seconds",
+    "step_seconds",
+    "step_cpu_seconds",
+    "target_tokens",
+    "padded_target_tokens",
+    "source_tokens",
+    "padded_source_tokens",
 ];
 
 /// `attention`: a few test examples per (arm, job) of attention models;

@@ -57,6 +57,7 @@ fn job(data: DataSpec, model: ModelSpec, epochs: u32, learning_rate: f64) -> Job
             teacher_forcing_min: 1.0,
             sampling_k: 1.0,
             early_stopping_patience: 3,
+            batching: Default::default(),
         },
         decode: DecodeSpec::Greedy { max_len: 48 },
         seed: 1,

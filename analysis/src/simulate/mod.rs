@@ -278,6 +278,12 @@ impl Simulation {
                     epochs.iter().map(|&x| 0.5 * (1.0 - x as f64 / (e as f64 + 1.0))).collect::<Vec<_>>(),
                 ),
                 Column::new("seconds".into(), epochs.iter().map(|&x| 12.5 * x as f64).collect::<Vec<_>>()),
+                Column::new("step_seconds".into(), vec![12.0; e]),
+                Column::new("step_cpu_seconds".into(), vec![11.5; e]),
+                Column::new("target_tokens".into(), vec![300_000i64; e]),
+                Column::new("padded_target_tokens".into(), vec![480_000i64; e]),
+                Column::new("source_tokens".into(), vec![200_000i64; e]),
+                Column::new("padded_source_tokens".into(), vec![260_000i64; e]),
             ],
         )
         .ctx(|| "simulating curves".into())?;
@@ -476,6 +482,7 @@ fn factor_value(name: &str, arm: &SimArm) -> Column {
         "mutation_level" => f((arm.kind == layout::KIND_MUTATION).then_some(0.3)),
         "bidirectional" => Column::new("".into(), [rnn.then_some(true)]),
         "scheduled_sampling" => s(Some("linear")),
+        "batching" => s(Some("random")),
         "strategy" => s(Some("beam")),
         "source_kind" => s(Some("synthetic")),
         "split" => s(Some("random")),

@@ -184,6 +184,7 @@ mod tests {
             teacher_forcing_min: 0.0,
             sampling_k: 1000.0,
             early_stopping_patience: 0,
+            batching: Default::default(),
         }
     }
 

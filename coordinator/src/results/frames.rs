@@ -169,6 +169,12 @@ pub(super) fn curves_frame(recs: &[JobRecord]) -> PolarsResult<DataFrame> {
         rows.col("learning_rate", |_, r, _, i| p(r, i).learning_rate),
         rows.col("teacher_forcing", |_, r, _, i| p(r, i).teacher_forcing),
         rows.col("seconds", |_, r, _, i| p(r, i).seconds),
+        rows.col("step_seconds", |_, r, _, i| p(r, i).step_seconds),
+        rows.col("step_cpu_seconds", |_, r, _, i| p(r, i).step_cpu_seconds),
+        rows.col("target_tokens", |_, r, _, i| p(r, i).target_tokens as i64),
+        rows.col("padded_target_tokens", |_, r, _, i| p(r, i).padded_target_tokens as i64),
+        rows.col("source_tokens", |_, r, _, i| p(r, i).source_tokens as i64),
+        rows.col("padded_source_tokens", |_, r, _, i| p(r, i).padded_source_tokens as i64),
     ]);
     DataFrame::new(rows.height(), cols)
 }
@@ -263,6 +269,7 @@ fn factors(spec: &JobSpec) -> Vec<(&'static str, Factor)> {
         ("teacher_forcing_min", Float(Some(t.teacher_forcing_min))),
         ("sampling_k", Float(Some(t.sampling_k))),
         ("early_stopping_patience", i(t.early_stopping_patience)),
+        ("batching", text(t.batching.name())),
         ("strategy", text(strategy)),
         ("beam_size", oi(beam)),
         ("length_penalty", Float(lp)),

@@ -147,6 +147,7 @@ const fn float(lo: f64, hi: f64, lo_open: bool, hi_open: bool) -> Range {
 pub const STRATEGIES: &[&str] = &["greedy", "beam", "top-p"];
 pub const SCHEDULES: &[&str] = &["none", "linear", "inverse-sigmoid"];
 pub const TOKENIZERS: &[&str] = &["code-whitespace", "python-lexer", "bpe"];
+pub const BATCHINGS: &[&str] = &["random", "bucketed"];
 
 #[rustfmt::skip]
 pub static KNOBS: &[Knob] = &[
@@ -174,6 +175,7 @@ pub static KNOBS: &[Knob] = &[
     Knob { name: "teacher_forcing_min", section: Section::Train, ty: Ty::Float, scope: RECURRENT, range: float(0.0, 1.0, false, false), doc: "where the schedule decays to" },
     Knob { name: "sampling_k", section: Section::Train, ty: Ty::Float, scope: RECURRENT, range: float(0.0, 1e9, true, false), doc: "inverse-sigmoid steepness in steps" },
     Knob { name: "early_stopping_patience", section: Section::Train, ty: Ty::Int, scope: Scope::Everywhere, range: Range::Int(0, 100_000), doc: "epochs without improvement before stopping (0: never)" },
+    Knob { name: "batching", section: Section::Train, ty: Ty::Str, scope: Scope::Everywhere, range: Range::OneOf(BATCHINGS), doc: "training batches: random, or bucketed by length" },
     // decode
     Knob { name: "strategy", section: Section::Decode, ty: Ty::Str, scope: Scope::Everywhere, range: Range::OneOf(STRATEGIES), doc: "decoding strategy" },
     Knob { name: "beam_size", section: Section::Decode, ty: Ty::Int, scope: Scope::Strategies(&["beam"]), range: Range::Int(1, 64), doc: "hypotheses kept by beam search" },

@@ -99,6 +99,7 @@ pub struct RawTrain {
     pub teacher_forcing_min: Option<f64>,
     pub sampling_k: Option<f64>,
     pub early_stopping_patience: Option<i64>,
+    pub batching: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

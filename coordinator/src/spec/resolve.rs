@@ -4,8 +4,8 @@
 //! everything and the plan can show it.
 
 use intervene_proto::job::{
-    Arch, AttentionSpec, DataSpec, DecodeSpec, ModelSpec, Overlong, RecurrentSpec, ScheduledSampling, SourceSpec,
-    SplitMode, TokenizerKind, TrainSpec, TransformerSpec,
+    Arch, AttentionSpec, Batching, DataSpec, DecodeSpec, ModelSpec, Overlong, RecurrentSpec, ScheduledSampling,
+    SourceSpec, SplitMode, TokenizerKind, TrainSpec, TransformerSpec,
 };
 
 use super::knobs::{Knobs, Section, Value, knob};
@@ -62,6 +62,8 @@ pub mod defaults {
     pub const TEACHER_FORCING_MIN: f64 = 0.0;
     pub const SAMPLING_K: f64 = 1000.0;
     pub const PATIENCE: i64 = 0;
+    /// As the reference trains.
+    pub const BATCHING: &str = "random";
     pub const STRATEGY: &str = "greedy";
     pub const BEAM_SIZE: i64 = 5;
     pub const LENGTH_PENALTY: f64 = 1.0;
@@ -248,6 +250,10 @@ impl Reader<'_> {
                 defaults::SAMPLING_K
             },
             early_stopping_patience: self.int_or("early_stopping_patience", defaults::PATIENCE) as u32,
+            batching: match self.str_or("batching", defaults::BATCHING).as_str() {
+                "bucketed" => Batching::Bucketed,
+                _ => Batching::Random,
+            },
         })
     }
 

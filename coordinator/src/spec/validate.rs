@@ -1056,6 +1056,9 @@ fn train_knobs(t: &RawTrain) -> Knobs {
     if let Some(s) = &t.scheduled_sampling {
         k.insert("scheduled_sampling", Value::Str(s.clone()));
     }
+    if let Some(s) = &t.batching {
+        k.insert("batching", Value::Str(s.clone()));
+    }
     k
 }
 

@@ -7,6 +7,7 @@
 //! normalisation; the search stops when every beam of every source is
 //! finished or at `max_len`, and the best-ranked hypothesis wins.
 
+use super::{Decoded, Stop};
 use crate::model::Model;
 use tch::{Device, IndexOp, Kind, Tensor};
 
@@ -18,6 +19,18 @@ pub fn beam_search(
     length_penalty: f64,
     max_len: i64,
 ) -> Vec<Vec<i64>> {
+    run(model, src, lengths, beam, length_penalty, max_len, Stop::WhenFinished).rows
+}
+
+pub(super) fn run(
+    model: &Model,
+    src: &Tensor,
+    lengths: &Tensor,
+    beam: i64,
+    length_penalty: f64,
+    max_len: i64,
+    stop: Stop,
+) -> Decoded {
     let (memory, state) = model.encode(src, lengths, false);
     let batch = src.size()[0];
     let device = src.device();
@@ -58,16 +71,17 @@ pub fn beam_search(
         tokens = next.view([-1]);
         history.push(next);
         parents.push(from);
-        if finished.all().int64_value(&[]) != 0 {
+        if stop == Stop::WhenFinished && finished.all().int64_value(&[]) != 0 {
             break;
         }
     }
+    let steps = history.len();
     if history.is_empty() {
-        return vec![Vec::new(); batch as usize];
+        return Decoded { rows: vec![Vec::new(); batch as usize], steps };
     }
     let final_rank = &scores / lens.clamp_min(1.0).pow_tensor_scalar(length_penalty);
     let best = final_rank.argmax(-1, false);
-    backtrack(&history, &parents, &best, batch as usize, beam as usize)
+    Decoded { rows: backtrack(&history, &parents, &best, batch as usize, beam as usize), steps }
 }
 
 fn host(t: &Tensor) -> Vec<i64> {

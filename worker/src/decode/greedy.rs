@@ -1,10 +1,14 @@
 //! Greedy decoding: the most probable token at every step.
 
-use super::rows_until_eos;
+use super::{Decoded, Stop, rows_until_eos};
 use crate::model::Model;
 use tch::{Kind, Tensor};
 
 pub fn greedy(model: &Model, src: &Tensor, lengths: &Tensor, max_len: i64) -> Vec<Vec<i64>> {
+    run(model, src, lengths, max_len, Stop::WhenFinished).rows
+}
+
+pub(super) fn run(model: &Model, src: &Tensor, lengths: &Tensor, max_len: i64, stop: Stop) -> Decoded {
     let (memory, mut state) = model.encode(src, lengths, false);
     let batch = src.size()[0];
     let device = src.device();
@@ -19,12 +23,13 @@ pub fn greedy(model: &Model, src: &Tensor, lengths: &Tensor, max_len: i64) -> Ve
         state = out.state;
         tokens = next;
         // One host sync per step to stop early; the step itself costs far more.
-        if finished.all().int64_value(&[]) != 0 {
+        if stop == Stop::WhenFinished && finished.all().int64_value(&[]) != 0 {
             break;
         }
     }
+    let steps = generated.len();
     if generated.is_empty() {
-        return vec![Vec::new(); batch as usize];
+        return Decoded { rows: vec![Vec::new(); batch as usize], steps };
     }
-    rows_until_eos(&Tensor::stack(&generated, 1))
+    Decoded { rows: rows_until_eos(&Tensor::stack(&generated, 1)), steps }
 }

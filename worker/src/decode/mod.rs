@@ -1,7 +1,9 @@
 //! Decoding, outside the models: greedy, beam search and nucleus (top-p)
 //! sampling over a whole batch at once, under `no_grad` with train = false.
 //! Every strategy returns the generated target ids of each source without
-//! SOS, EOS or padding.
+//! SOS, EOS or padding, and stops as soon as every sequence of the batch
+//! has emitted EOS (every hypothesis, for beam search): a finished sequence
+//! only ever continues with PAD, so the steps left could not change it.
 
 mod beam;
 mod greedy;
@@ -16,6 +18,25 @@ use tch::{Kind, Tensor};
 pub use beam::beam_search;
 pub use greedy::greedy;
 pub use sampling::top_p_sample;
+
+/// When a decoding loop ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// At `max_len` or as soon as every sequence has emitted EOS.
+    WhenFinished,
+    /// At `max_len` only: tests check that stopping early changes nothing.
+    #[cfg_attr(not(test), allow(dead_code))]
+    AtMaxLen,
+}
+
+/// The ids a loop generated for each source, and the steps it ran.
+#[derive(Debug)]
+struct Decoded {
+    rows: Vec<Vec<i64>>,
+    /// Read by the tests of early stopping.
+    #[cfg_attr(not(test), allow(dead_code))]
+    steps: usize,
+}
 
 /// Checks the decoding knobs a model cannot run with.
 pub fn validate(spec: &DecodeSpec) -> Result<()> {

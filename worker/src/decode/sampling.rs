@@ -8,7 +8,7 @@
 //! sample depends only on the job's seed, not on torch's global generator
 //! that other threads may reseed.
 
-use super::rows_until_eos;
+use super::{Decoded, Stop, rows_until_eos};
 use crate::model::Model;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -40,6 +40,20 @@ pub fn top_p_sample(
     max_len: i64,
     rng: &mut ChaCha8Rng,
 ) -> Vec<Vec<i64>> {
+    run(model, src, lengths, top_p, temperature, max_len, rng, Stop::WhenFinished).rows
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn run(
+    model: &Model,
+    src: &Tensor,
+    lengths: &Tensor,
+    top_p: f64,
+    temperature: f64,
+    max_len: i64,
+    rng: &mut ChaCha8Rng,
+    stop: Stop,
+) -> Decoded {
     let (memory, mut state) = model.encode(src, lengths, false);
     let batch = src.size()[0];
     let device = src.device();
@@ -59,14 +73,15 @@ pub fn top_p_sample(
         generated.push(next.shallow_clone());
         state = out.state;
         tokens = next;
-        if finished.all().int64_value(&[]) != 0 {
+        if stop == Stop::WhenFinished && finished.all().int64_value(&[]) != 0 {
             break;
         }
     }
+    let steps = generated.len();
     if generated.is_empty() {
-        return vec![Vec::new(); batch as usize];
+        return Decoded { rows: vec![Vec::new(); batch as usize], steps };
     }
-    rows_until_eos(&Tensor::stack(&generated, 1))
+    Decoded { rows: rows_until_eos(&Tensor::stack(&generated, 1)), steps }
 }
 
 #[cfg(test)]

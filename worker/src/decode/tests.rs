@@ -201,3 +201,80 @@ fn bad_decode_knobs_are_named() {
     assert!(e.to_string().contains("beam_size"));
     assert!(validate(&DecodeSpec::Greedy { max_len: 0 }).is_err());
 }
+
+/// Every strategy's loop, run until `stop`.
+fn run_until(model: &Model, src: &Tensor, lengths: &Tensor, spec: &DecodeSpec, seed: u64, stop: Stop) -> Decoded {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    tch::no_grad(|| match *spec {
+        DecodeSpec::Greedy { max_len } => greedy::run(model, src, lengths, max_len as i64, stop),
+        DecodeSpec::Beam { beam_size, length_penalty, max_len } => {
+            beam::run(model, src, lengths, beam_size as i64, length_penalty, max_len as i64, stop)
+        }
+        DecodeSpec::TopP { top_p, temperature, max_len } => {
+            sampling::run(model, src, lengths, top_p, temperature, max_len as i64, &mut rng, stop)
+        }
+    })
+}
+
+const STRATEGIES: [DecodeSpec; 3] = [
+    DecodeSpec::Greedy { max_len: 20 },
+    DecodeSpec::Beam { beam_size: 3, length_penalty: 1.0, max_len: 20 },
+    DecodeSpec::TopP { top_p: 0.9, temperature: 1.0, max_len: 20 },
+];
+
+/// Adds `by` to the output bias of EOS.
+fn favour_eos(vs: &nn::VarStore, by: f64) {
+    let vars = vs.variables();
+    let (_, bias) = vars.iter().find(|(name, _)| name.ends_with("output.bias")).expect("an output layer with a bias");
+    tch::no_grad(|| {
+        let _ = bias.get(crate::EOS).g_add_scalar_(by);
+    });
+}
+
+#[test]
+fn a_model_that_emits_eos_first_stops_at_once_with_the_same_result() {
+    let _g = torch_lock();
+    for spec in models() {
+        let (vs, model) = build(&spec, 10);
+        favour_eos(&vs, 50.0);
+        let (src, lengths) = sources();
+        for dspec in STRATEGIES {
+            let early = run_until(&model, &src, &lengths, &dspec, 3, Stop::WhenFinished);
+            let full = run_until(&model, &src, &lengths, &dspec, 3, Stop::AtMaxLen);
+            assert_eq!(early.rows, vec![Vec::<i64>::new(); 3], "{spec:?} {dspec:?}");
+            assert_eq!(early.rows, full.rows, "{spec:?} {dspec:?}");
+            assert_eq!(full.steps, 20);
+            // Greedy and sampling end with the first token; beam search one
+            // step later, when the runners-up of the first step end too.
+            let expected = if matches!(dspec, DecodeSpec::Beam { .. }) { 2 } else { 1 };
+            assert_eq!(early.steps, expected, "{spec:?} {dspec:?}");
+        }
+    }
+}
+
+#[test]
+fn stopping_when_every_sequence_has_ended_changes_no_output() {
+    let _g = torch_lock();
+    // Decodes that stopped before max_len with rows of different lengths:
+    // the ones where stopping could have changed something.
+    let mut telling = 0;
+    for spec in models() {
+        for eos_bias in [0.0, 1.0] {
+            let (vs, model) = build(&spec, 11);
+            favour_eos(&vs, eos_bias);
+            let (src, lengths) = sources();
+            for dspec in STRATEGIES {
+                for seed in 0..3 {
+                    let early = run_until(&model, &src, &lengths, &dspec, seed, Stop::WhenFinished);
+                    let full = run_until(&model, &src, &lengths, &dspec, seed, Stop::AtMaxLen);
+                    assert_eq!(early.rows, full.rows, "{spec:?} {dspec:?} EOS bias {eos_bias} seed {seed}");
+                    assert!(early.steps <= full.steps && full.steps == 20);
+                    let mut lens: Vec<usize> = early.rows.iter().map(Vec::len).collect();
+                    lens.dedup();
+                    telling += usize::from(early.steps < 20 && lens.len() > 1);
+                }
+            }
+        }
+    }
+    assert!(telling >= 10, "only {telling} of 54 decodes stopped early with rows of different lengths");
+}

@@ -1,7 +1,8 @@
 //! The training loop: Adam with L2 weight decay, linear warm-up, global L2
 //! gradient clipping, cross-entropy ignoring PAD, teacher forcing on a
 //! schedule, validation after every epoch, early stopping on the validation
-//! loss and the best epoch's weights restored at the end.
+//! loss and the best epoch's weights restored at the end. Batches are random
+//! or bucketed by length (`TrainSpec::batching`, see `batch`).
 //!
 //! The loss is read back from the device in groups (every step on the CPU,
 //! where it costs nothing, every few steps on CUDA), so a NaN or infinite
@@ -11,7 +12,7 @@
 pub mod batch;
 pub mod schedule;
 
-pub use batch::{Batch, Corpus, length_sorted_batches, make_batch, shuffled_batches};
+pub use batch::{Batch, Corpus, bucketed_batches, epoch_batches, length_sorted_batches, make_batch, shuffled_batches};
 
 use crate::error::{JobError, Result};
 use crate::model::Model;
@@ -127,6 +128,19 @@ impl PendingLosses {
     }
 }
 
+/// CPU time of this process, all its threads, in seconds. On a shared
+/// machine it counts the work of the steps, where wall time also counts the
+/// time other processes held the cores.
+fn process_cpu_seconds() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec, which `ts` is.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
 fn snapshot(vs: &nn::VarStore) -> HashMap<String, Tensor> {
     tch::no_grad(|| vs.variables().into_iter().map(|(name, t)| (name, t.copy())).collect())
 }
@@ -188,14 +202,16 @@ pub fn fit(
 
     for epoch in 1..=spec.epochs {
         let (mut epoch_sum, mut epoch_tokens, mut last_loss) = (0.0, 0u64, f64::NAN);
+        let (mut epoch_step_seconds, mut epoch_step_cpu) = (0.0, 0.0);
+        let (mut epoch_target_tokens, mut epoch_padded, mut epoch_source, mut epoch_padded_source) = (0, 0, 0, 0);
         let mut last_report = Instant::now();
-        let batches = shuffled_batches(train.len(), batch_size, &mut order_rng);
+        let batches = epoch_batches(spec.batching, train, batch_size, &mut order_rng);
         let last_batch = batches.len();
         for (i, idx) in batches.into_iter().enumerate() {
             if cancel.load(Ordering::Relaxed) {
                 return Err(JobError::Cancelled);
             }
-            let t0 = Instant::now();
+            let (t0, cpu0) = (Instant::now(), process_cpu_seconds());
             lr = schedule::learning_rate(spec, step);
             tf = schedule::teacher_forcing(spec, step, total_steps);
             opt.set_lr(lr);
@@ -212,6 +228,10 @@ pub fn fit(
             pending.losses.push(l.detach());
             pending.tokens.push(b.target_tokens);
             trained_tokens += b.target_tokens;
+            epoch_target_tokens += b.target_tokens;
+            epoch_padded += b.padded_target_tokens;
+            epoch_source += b.source_tokens;
+            epoch_padded_source += b.padded_source_tokens;
             // The epoch's last step is reported once, after validation, not
             // here as well.
             let report = i + 1 < last_batch && last_report.elapsed() >= report_every;
@@ -221,7 +241,8 @@ pub fn fit(
                 epoch_tokens += n;
                 last_loss = last;
             }
-            step_seconds += t0.elapsed().as_secs_f64();
+            epoch_step_seconds += t0.elapsed().as_secs_f64();
+            epoch_step_cpu += process_cpu_seconds() - cpu0;
             if report {
                 last_report = Instant::now();
                 progress(pb::Progress {
@@ -235,6 +256,7 @@ pub fn fit(
                 });
             }
         }
+        step_seconds += epoch_step_seconds;
         let (s, n, _) = pending.flush()?;
         epoch_sum += s;
         epoch_tokens += n;
@@ -252,6 +274,12 @@ pub fn fit(
             learning_rate: lr,
             teacher_forcing: tf,
             seconds: started.elapsed().as_secs_f64(),
+            step_seconds: epoch_step_seconds,
+            step_cpu_seconds: epoch_step_cpu,
+            target_tokens: epoch_target_tokens,
+            padded_target_tokens: epoch_padded,
+            source_tokens: epoch_source,
+            padded_source_tokens: epoch_padded_source,
         });
         progress(pb::Progress {
             phase: pb::Phase::Training as i32,

@@ -83,6 +83,7 @@ mod tests {
             teacher_forcing_min: 0.1,
             sampling_k: 10.0,
             early_stopping_patience: 3,
+            batching: Default::default(),
         }
     }
 

@@ -1,7 +1,7 @@
 use super::*;
 use crate::decode;
 use crate::test_support::torch_lock;
-use intervene_proto::job::{AttentionSpec, DecodeSpec, ModelSpec, RecurrentSpec, ScheduledSampling};
+use intervene_proto::job::{AttentionSpec, Batching, DecodeSpec, ModelSpec, RecurrentSpec, ScheduledSampling};
 use std::sync::atomic::AtomicBool;
 
 /// Target = source reversed, over tokens 4..12.
@@ -31,6 +31,7 @@ fn spec(epochs: u32) -> TrainSpec {
         teacher_forcing_min: 0.0,
         sampling_k: 1.0,
         early_stopping_patience: 0,
+        batching: Default::default(),
     }
 }
 
@@ -108,6 +109,29 @@ fn same_seed_same_run_other_seed_other_run() {
     let a = losses(11);
     assert_eq!(a, losses(11));
     assert_ne!(a, losses(12));
+}
+
+#[test]
+fn bucketed_batching_pads_less_and_learns_as_well_and_is_seeded() {
+    let _g = torch_lock();
+    let random = spec(8);
+    let bucketed = TrainSpec { batching: Batching::Bucketed, ..random.clone() };
+    let r = run(&attention(), &random, 7).2.unwrap();
+    let b = run(&attention(), &bucketed, 7).2.unwrap();
+    assert_eq!((r.steps, b.steps), (8 * 16, 8 * 16), "the same steps either way");
+    let real = reverse_task(256, 1).target_tokens();
+    for (cr, cb) in r.curves.iter().zip(&b.curves) {
+        assert_eq!((cr.target_tokens, cb.target_tokens), (real, real), "every example once an epoch");
+        assert_eq!(cr.source_tokens, cb.source_tokens);
+        assert!(cb.padded_target_tokens < cr.padded_target_tokens, "{cb:?} vs {cr:?}");
+        assert!(cb.padded_target_tokens >= real && cb.step_seconds > 0.0 && cb.step_cpu_seconds > 0.0);
+    }
+    let last = |o: &TrainOutcome| o.curves.last().unwrap().valid_loss;
+    assert!(last(&b) < 0.5 * b.curves[0].valid_loss, "{:?} {:?}", b.curves, r.curves);
+    assert!(last(&b) < 1.5 * last(&r), "bucketed {} vs random {}", last(&b), last(&r));
+    let again = run(&attention(), &bucketed, 7).2.unwrap();
+    let losses = |o: &TrainOutcome| o.curves.iter().map(|c| (c.train_loss, c.valid_loss)).collect::<Vec<_>>();
+    assert_eq!(losses(&again), losses(&b));
 }
 
 #[test]
