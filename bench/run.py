@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Runs every comparison of issue 7 and rewrites BENCHMARKS.md.
+"""Runs every comparison of issue 7 and rewrites BENCHMARKS.md (but for the
+sections other scripts write, listed in KEPT, which it keeps as they are).
 
 Called by bench/run.sh, which builds the binaries first and passes their
 paths; see that file for the flags. Every number in BENCHMARKS.md comes from
@@ -758,10 +759,11 @@ def write_report(a, m, load_end, results, started, elapsed):
         L.append("")
     text = "\n".join(L) + "\n"
     path = os.path.join(ROOT, "BENCHMARKS.md")
+    kept = kept_sections(path)
     if set(results) != set(PARTS) and os.path.exists(path):
-        text = merge_report(open(path).read(), text, a, m, load_end, started, elapsed)
+        text = merge_report(strip_kept(open(path).read()), text, a, m, load_end, started, elapsed)
     with open(path, "w") as f:
-        f.write(text)
+        f.write(text + "".join("\n" + k for k in kept))
 
 
 def split_report(text):
@@ -801,6 +803,36 @@ def merge_report(old, new, a, m, load_end, started, elapsed):
         elif part in old_sections:
             out.append(old_sections[part])
     return "".join(out)
+
+
+# Sections of BENCHMARKS.md written by other scripts, kept as they are.
+KEPT = ["## Learning-curve parity with a PyTorch port"]  # bench/parity.sh (bench/check_parity.py --report)
+
+
+def kept_sections(path):
+    """The KEPT sections of the current file, each up to the next level-2 heading."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return []
+    out = []
+    for title in KEPT:
+        start = text.find("\n" + title + "\n")
+        if start >= 0:
+            end = text.find("\n## ", start + 1)
+            out.append(text[start + 1 : end + 1 if end >= 0 else len(text)].rstrip("\n") + "\n")
+    return out
+
+
+def strip_kept(text):
+    """`text` without its KEPT sections (they are appended again at the end)."""
+    for title in KEPT:
+        start = text.find("\n" + title + "\n")
+        if start >= 0:
+            end = text.find("\n## ", start + 1)
+            text = text[: start + 1] + (text[end + 1 :] if end >= 0 else "")
+    return text
 
 
 def main():
