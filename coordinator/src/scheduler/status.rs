@@ -38,12 +38,6 @@ impl Scheduler {
         let st = self.lock();
         (0..st.studies.len()).map(|slot| snapshot(&st, slot, self.opts.lease_ttl, &self.state_dir)).collect()
     }
-
-    /// Whether a study can make no more progress; None when unknown.
-    pub fn is_finished(&self, study: &str) -> Option<bool> {
-        let st = self.lock();
-        st.find_study(study).map(|slot| st.studies[slot].finished())
-    }
 }
 
 /// The slot of `study` (NAME or NAME@VERSION), or an error naming the
