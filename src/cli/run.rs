@@ -34,7 +34,7 @@ pub struct RunArgs {
     /// State directory: ledger, data sets, result tables.
     #[arg(long, default_value = ".intervene", value_name = "DIR")]
     pub state: PathBuf,
-    /// Device of the workers: cpu or cuda:N.
+    /// Device of the workers: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Torch threads per job. A job's result is bit-identical on CPU for a
