@@ -6,8 +6,8 @@ use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
-use polars::prelude::*;
 use intervene_proto::files::{sha256_file, write_atomic};
+use polars::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::pair::Pair;

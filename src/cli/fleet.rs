@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use intervene_coordinator::datasets::Datasets;
-use intervene_proto::device::Device;
 use intervene_coordinator::scheduler::{Options, Scheduler};
 use intervene_coordinator::service::auth::TokenCheck;
 use intervene_coordinator::service::server::{ServeConfig, TlsFiles, serve};
+use intervene_proto::device::Device;
 use intervene_worker::agent::{self, AgentConfig, Connection, Trainer};
 
 pub use super::client::{CancelArgs, RetryArgs, StatusArgs, SubmitArgs, cancel, retry, status, submit};

@@ -10,7 +10,9 @@ pub fn parse_device(name: &str) -> std::result::Result<Device, String> {
     let parsed: Name = name.parse().map_err(|e| format!("{e}"))?;
     match parsed {
         Name::Cpu => Ok(Device::Cpu),
-        Name::Cuda(i) => check_cuda(i).map(|()| Device::Cuda(i)).map_err(|e| format!("device `{}` asked for, but {e}", name.trim())),
+        Name::Cuda(i) => {
+            check_cuda(i).map(|()| Device::Cuda(i)).map_err(|e| format!("device `{}` asked for, but {e}", name.trim()))
+        }
     }
 }
 

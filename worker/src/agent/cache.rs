@@ -12,8 +12,8 @@
 
 use std::path::{Path, PathBuf};
 
-use intervene_proto::pb;
 use intervene_proto::files::sha256_file;
+use intervene_proto::pb;
 use tokio::io::AsyncWriteExt;
 use tokio_stream::StreamExt;
 
