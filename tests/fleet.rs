@@ -46,8 +46,13 @@ fn two_workers_run_every_job_exactly_once_and_resubmission_runs_nothing() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("resumed study pair version 1: 10 jobs (0 queued, 10 already done)"), "{stdout}");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    assert_eq!(Ledger::open(&state).unwrap().count("SELECT COUNT(*) FROM attempts"), 10, "nothing ran again");
+    // Nothing was queued, so nothing can be leased: the ledger says so now,
+    // with no wait.
+    let out = run_cli(intervene(&["status", "pair", "--coordinator", &url]), 30);
+    assert!(text(&out).0.contains("study pair v1: succeeded (10 of 10 jobs done"), "{}", text(&out).0);
+    let l = Ledger::open(&state).unwrap();
+    assert_eq!(l.count("SELECT COUNT(*) FROM jobs WHERE state != 'succeeded'"), 0, "nothing queued again");
+    assert_eq!(l.count("SELECT COUNT(*) FROM attempts"), 10, "nothing ran again");
 
     // An edited study under the same name is refused with the diff...
     let edited = study(tmp.path(), "pair", 6, 32);

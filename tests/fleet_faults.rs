@@ -4,8 +4,6 @@
 
 mod fleet_support;
 
-use std::time::Duration;
-
 use fleet_support::*;
 
 /// Leases expire 2 s after the last heartbeat; heartbeats every 250 ms.
@@ -37,7 +35,12 @@ fn a_worker_killed_mid_job_loses_its_lease_and_the_job_finishes_elsewhere() {
     let id = worker_id(&state, "doomed");
     deadline.wait_for("the doomed worker to start a job", || !in_flight_of(&state, &id).is_empty());
     let victim = in_flight_of(&state, &id).remove(0);
-    std::thread::sleep(Duration::from_millis(500));
+    // Killed mid-job: once its first heartbeat has marked the job running.
+    deadline.wait_for("the doomed worker's first heartbeat", || {
+        Ledger::open(&state).is_some_and(|l| {
+            l.count(&format!("SELECT COUNT(*) FROM jobs WHERE job_id = '{victim}' AND state = 'running'")) == 1
+        })
+    });
     doomed.kill9();
 
     let _survivor = worker(&url, "survivor", &tmp.path().join("cache2"), 0.5, &[]);
@@ -97,14 +100,18 @@ fn a_coordinator_killed_mid_study_resumes_on_the_same_state() {
         let s = job_states(&state, "crash", 1);
         s["succeeded"] >= 2 && s["running"] + s["leased"] >= 1
     });
+    let unreachable = |name: &str, cache: &str| log_lines(&tmp.path().join(cache), name, "coordinator unreachable");
+    let seen = (unreachable("w1", "cache1"), unreachable("w2", "cache2"));
     first.kill9();
     let before: Vec<(String, i64, String, Option<String>)> = Ledger::open(&state)
         .unwrap()
         .rows("SELECT job_id, attempt, worker_id, CAST(finished_at_ms AS TEXT) FROM results ORDER BY job_id");
     assert!(before.len() >= 2);
 
-    // Away for a moment: the workers keep training and retry.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Away until both workers have found it gone; they keep training and retry.
+    deadline.wait_for("both workers to find the coordinator gone", || {
+        unreachable("w1", "cache1") > seen.0 && unreachable("w2", "cache2") > seen.1
+    });
     let (_second, url2) = coordinator(&state, &listen, FAST, deadline);
     assert_eq!(url2, url, "restarted on the same address");
     deadline.wait_for("the study to finish after the restart", || succeeded(&state, "crash", 1) == 10);
@@ -188,8 +195,12 @@ fn a_worker_and_then_the_coordinator_killed_in_a_study_of_real_jobs_lose_nothing
         let s = job_states(&state, "real", 1);
         s["succeeded"] >= 1 && s["succeeded"] < 6 && s["running"] + s["leased"] >= 1
     });
+    let seen = log_lines(&cache, "steady", "coordinator unreachable");
     first.kill9();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Away until the surviving worker has found it gone.
+    deadline.wait_for("the steady worker to find the coordinator gone", || {
+        log_lines(&cache, "steady", "coordinator unreachable") > seen
+    });
     let (_second, url2) = coordinator(&state, &listen, ttl, deadline);
     assert_eq!(url2, url, "restarted on the same address");
     deadline.wait_for("every job to succeed", || succeeded(&state, "real", 1) == 6);

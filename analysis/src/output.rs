@@ -117,15 +117,49 @@ pub fn float_text(v: f64) -> String {
     if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
 }
 
-/// An aligned text table: numbers right-aligned, text left-aligned.
+/// Column alignment in a [`TextTable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    Left,
+    Right,
+}
+
+/// The line under a [`TextTable`]'s headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rule {
+    /// A run of dashes under each column (the result tables, `effects`).
+    #[default]
+    Columns,
+    /// One unbroken line across the table (`plan`, `status`, `run`).
+    Full,
+}
+
+/// The one aligned text table of the project, for the analysis output and
+/// the CLI alike: columns two spaces apart, lines without trailing spaces.
 #[derive(Debug, Clone, Default)]
 pub struct TextTable {
     pub headers: Vec<String>,
     pub rows: Vec<Vec<String>>,
+    /// Right-aligned columns (numbers); the others are left-aligned.
     pub right: Vec<bool>,
+    pub rule: Rule,
 }
 
 impl TextTable {
+    /// A table with these headers and alignments, and a [`Rule::Full`] rule.
+    pub fn new(columns: &[(&str, Align)]) -> Self {
+        TextTable {
+            headers: columns.iter().map(|(h, _)| h.to_string()).collect(),
+            right: columns.iter().map(|(_, a)| *a == Align::Right).collect(),
+            rows: Vec::new(),
+            rule: Rule::Full,
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
     pub fn render(&self) -> String {
         let width = self.headers.len();
         let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
@@ -153,8 +187,12 @@ impl TextTable {
             let _ = writeln!(out, "{}", text.trim_end());
         };
         line(&self.headers, &mut out);
-        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-        line(&rule, &mut out);
+        match self.rule {
+            Rule::Columns => line(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>(), &mut out),
+            Rule::Full => {
+                let _ = writeln!(out, "{}", "-".repeat(widths.iter().sum::<usize>() + 2 * width.saturating_sub(1)));
+            }
+        }
         for row in &self.rows {
             line(row, &mut out);
         }
@@ -169,6 +207,7 @@ pub fn frame_to_text(df: &DataFrame, max_rows: usize) -> String {
         headers: df.get_column_names().iter().map(|n| n.to_string()).collect(),
         right: df.dtypes().iter().map(|d| d.is_primitive_numeric()).collect(),
         rows: Vec::with_capacity(shown),
+        rule: Rule::Columns,
     };
     for i in 0..shown {
         let row = df
@@ -220,8 +259,18 @@ mod tests {
             headers: vec!["arm".into(), "ate".into()],
             rows: vec![vec!["a".into(), "1.5".into()], vec!["long-arm".into(), "-10".into()]],
             right: vec![false, true],
+            ..Default::default()
         };
         assert_eq!(t.render(), "arm       ate\n--------  ---\na         1.5\nlong-arm  -10\n");
+    }
+
+    #[test]
+    fn text_table_with_a_full_rule() {
+        let mut t = TextTable::new(&[("NAME", Align::Left), ("N", Align::Right), ("NOTE", Align::Left)]);
+        t.row(vec!["a".into(), "10".into(), String::new()]);
+        t.row(vec!["long name".into(), "2".into(), "x".into()]);
+        t.row(vec!["short".into()]);
+        assert_eq!(t.render(), "NAME        N  NOTE\n-------------------\na          10\nlong name   2  x\nshort\n");
     }
 
     #[test]

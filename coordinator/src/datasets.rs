@@ -162,7 +162,7 @@ mod tests {
         assert_eq!(a, b, "the same source gives the same file");
         let bytes = std::fs::read(ds.path(&a.hash)).unwrap();
         assert_eq!(bytes.len() as u64, a.bytes);
-        assert_eq!(intervene_data::file_sha256(&ds.path(&a.hash)).unwrap(), a.hash);
+        assert_eq!(intervene_proto::files::sha256_file(&ds.path(&a.hash)).unwrap(), a.hash);
         let leftovers: Vec<_> = std::fs::read_dir(state.path().join("datasets"))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

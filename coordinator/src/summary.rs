@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use intervene_proto::pb;
+use intervene_proto::stats::{mean, std_dev};
 use prost::Message;
 
 use crate::plan::Plan;
@@ -38,19 +39,6 @@ pub fn outcome(m: &pb::RunMetrics, name: &str) -> Option<f64> {
     }
 }
 
-pub fn mean_sd(xs: &[f64]) -> (f64, f64) {
-    let n = xs.len() as f64;
-    if xs.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    let mean = xs.iter().sum::<f64>() / n;
-    if xs.len() < 2 {
-        return (mean, f64::NAN);
-    }
-    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (mean, var.sqrt())
-}
-
 /// Summaries of every arm of `study` version `version`, in plan order.
 pub fn summarise(state_dir: &Path, study: &str, version: u32) -> Result<Vec<ArmSummary>, StoreError> {
     let path = crate::store::ledger_path(state_dir);
@@ -80,25 +68,10 @@ pub fn summarise(state_dir: &Path, study: &str, version: u32) -> Result<Vec<ArmS
                 .iter()
                 .map(|name| {
                     let xs: Vec<f64> = done.iter().filter_map(|m| outcome(m, name)).collect();
-                    let (mean, sd) = mean_sd(&xs);
-                    (name.clone(), mean, sd)
+                    (name.clone(), mean(&xs), std_dev(&xs))
                 })
                 .collect();
             ArmSummary { arm: arm.name.clone(), kind: arm.kind.clone(), n: done.len(), total: arm.jobs.len(), outcomes }
         })
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mean_and_sample_sd() {
-        let (m, s) = mean_sd(&[1.0, 2.0, 3.0]);
-        assert_eq!(m, 2.0);
-        assert!((s - 1.0).abs() < 1e-12);
-        assert!(mean_sd(&[4.0]).1.is_nan());
-        assert!(mean_sd(&[]).0.is_nan());
-    }
 }

@@ -3,11 +3,11 @@
 //! func_name, partition, in that order.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 
+use intervene_proto::files::{sha256_file, write_atomic};
 use polars::prelude::*;
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::pair::Pair;
@@ -24,40 +24,24 @@ pub struct DatasetInfo {
 
 pub const COLUMNS: [&str; 7] = ["id", "docstring", "code", "repo", "path", "func_name", "partition"];
 
-/// Writes `pairs` atomically (temporary file in the same folder, fsync,
-/// rename), so a reader never sees half a file. Identical pairs give
-/// byte-identical files: one row group, no timestamps, fixed compression.
+/// Writes `pairs` atomically ([`write_atomic`]: temporary file in the same
+/// folder, fsync, rename, fsync of the folder), so a reader never sees half
+/// a file. Identical pairs give byte-identical files: one row group, no
+/// timestamps, fixed compression.
 pub fn write_dataset(pairs: &[Pair], path: &Path) -> Result<DatasetInfo> {
     let mut df = to_frame(pairs).map_err(|e| Error::file(path, format!("building the table: {e}")))?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dataset".into());
-    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    write_atomic(path, |tmp| {
+        let mut file = File::create(tmp)?;
         ParquetWriter::new(&mut file)
             .with_compression(ParquetCompression::Zstd(None))
             .with_row_group_size(Some(pairs.len().max(1)))
             .set_parallel(false)
             .finish(&mut df)
-            .map_err(|e| Error::file(&tmp, format!("writing Parquet: {e}")))?;
-        file.flush().map_err(|e| Error::io(&tmp, e))?;
-        file.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        drop(file);
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result?;
-    // Make the rename itself durable.
-    if let Ok(d) = File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    let hash = file_sha256(path)?;
+            .map_err(|e| std::io::Error::other(format!("writing Parquet: {e}")))?;
+        file.flush()
+    })
+    .map_err(|e| Error::io(path, e))?;
+    let hash = sha256_file(path).map_err(|e| Error::io(path, e))?;
     let bytes = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
     Ok(DatasetInfo { hash, bytes, pairs: pairs.len() })
 }
@@ -80,21 +64,6 @@ fn to_frame(pairs: &[Pair]) -> PolarsResult<DataFrame> {
 /// Reads a canonical data set file (written by [`write_dataset`]).
 pub fn read_dataset(path: &Path) -> Result<Vec<Pair>> {
     read_parquet_pairs(path, true)
-}
-
-/// Hex SHA-256 of a file's bytes, streamed.
-pub fn file_sha256(path: &Path) -> Result<String> {
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buf).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
 }
 
 #[cfg(test)]
@@ -137,13 +106,5 @@ mod tests {
         let info = write_dataset(&[], &p).unwrap();
         assert_eq!(info.pairs, 0);
         assert!(read_dataset(&p).unwrap().is_empty());
-    }
-
-    #[test]
-    fn sha256_of_known_bytes() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("x");
-        std::fs::write(&p, b"abc").unwrap();
-        assert_eq!(file_sha256(&p).unwrap(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

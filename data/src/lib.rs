@@ -25,7 +25,7 @@ pub mod vocab;
 #[cfg(test)]
 mod test_support;
 
-pub use dataset::{DatasetInfo, file_sha256, read_dataset, write_dataset};
+pub use dataset::{DatasetInfo, read_dataset, write_dataset};
 pub use error::{Error, Result};
 pub use mine::{MineOptions, MineReport, mine_tree};
 pub use pair::Pair;

@@ -133,8 +133,10 @@ impl Vocab {
         Ok(vocab)
     }
 
+    /// Writes the vocabulary atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        std::fs::write(path, self.to_json()).map_err(|e| Error::io(path, e))
+        let json = self.to_json();
+        intervene_proto::files::write_atomic(path, |tmp| std::fs::write(tmp, &json)).map_err(|e| Error::io(path, e))
     }
 
     pub fn load(path: &Path) -> Result<Self> {

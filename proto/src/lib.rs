@@ -5,9 +5,19 @@
 //! - [`job`]: the fully resolved job specification and its stable id.
 //! - [`params`]: closed-form trainable-parameter counts per architecture.
 //! - [`tables`]: the column names of the result tables.
+//!
+//! And the small helpers every crate shares, each defined only here
+//! (docs/architecture.md lists where each shared concept lives):
+//!
+//! - [`device`]: device names (`cpu`, `cuda`, `cuda:N`), parsed.
+//! - [`files`]: atomic writes with fsync, and file hashes.
+//! - [`stats`]: mean and sample standard deviation.
 
+pub mod device;
+pub mod files;
 pub mod job;
 pub mod params;
+pub mod stats;
 pub mod tables;
 
 /// Generated from `intervene.proto`.

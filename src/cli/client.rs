@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use intervene_analysis::output::{Align, TextTable};
 use intervene_proto::pb;
 use intervene_worker::agent::client::Client;
 use tokio_stream::StreamExt;
@@ -14,7 +15,6 @@ use intervene_coordinator::scheduler::local::LocalView;
 
 use super::fleet::{ClientArgs, runtime};
 use super::progress::{Bars, arm_table, study_table};
-use super::table::{Align, Table};
 
 #[derive(Debug, clap::Args)]
 pub struct SubmitArgs {
@@ -277,7 +277,7 @@ fn jobs_json(r: &pb::ListJobsResponse) -> serde_json::Value {
 
 /// One row per job; the last failure cut to its first line.
 fn job_table(r: &pb::ListJobsResponse) -> String {
-    let mut t = Table::new(&[
+    let mut t = TextTable::new(&[
         ("JOB", Align::Left),
         ("ARM", Align::Left),
         ("SEED", Align::Right),

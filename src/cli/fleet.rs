@@ -16,6 +16,7 @@ use intervene_coordinator::datasets::Datasets;
 use intervene_coordinator::scheduler::{Options, Scheduler};
 use intervene_coordinator::service::auth::TokenCheck;
 use intervene_coordinator::service::server::{ServeConfig, TlsFiles, serve};
+use intervene_proto::device::Device;
 use intervene_worker::agent::{self, AgentConfig, Connection, Trainer};
 
 pub use super::client::{CancelArgs, RetryArgs, StatusArgs, SubmitArgs, cancel, retry, status, submit};
@@ -178,7 +179,7 @@ pub fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
 pub struct WorkerArgs {
     #[command(flatten)]
     pub client: ClientArgs,
-    /// Device to train on: cpu or cuda:N.
+    /// Device to train on: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu", conflicts_with = "gpus")]
     pub device: String,
     /// Run one worker per GPU: `all`, or indices such as `0,1`.
@@ -206,7 +207,8 @@ pub struct WorkerArgs {
     pub lease_wait_ms: u64,
 }
 
-/// The devices `--device` / `--gpus` ask for.
+/// The devices `--device` / `--gpus` ask for, by their canonical names
+/// (`cpu`, `cuda:N`; `--device cuda` is `cuda:0`).
 pub fn devices(device: &str, gpus: Option<&str>) -> anyhow::Result<Vec<String>> {
     let available = agent::capabilities::cuda_devices();
     let check = |i: usize| -> anyhow::Result<String> {
@@ -216,18 +218,15 @@ pub fn devices(device: &str, gpus: Option<&str>) -> anyhow::Result<Vec<String>> 
                 if available > 0 { format!(" (0..{})", available - 1) } else { String::new() }
             );
         }
-        Ok(format!("cuda:{i}"))
+        Ok(Device::Cuda(i).to_string())
     };
     match gpus {
         None => {
-            if device != "cpu" {
-                let i = device
-                    .strip_prefix("cuda:")
-                    .and_then(|n| n.parse::<usize>().ok())
-                    .with_context(|| format!("--device `{device}`: expected cpu or cuda:N"))?;
-                check(i).map_err(|e| anyhow::anyhow!("--device {device}: {e}"))?;
+            let parsed: Device = device.parse().map_err(|e| anyhow::anyhow!("--device: {e}"))?;
+            if let Device::Cuda(i) = parsed {
+                intervene_worker::device::check_cuda(i).map_err(|e| anyhow::anyhow!("--device {parsed}: {e}"))?;
             }
-            Ok(vec![device.to_string()])
+            Ok(vec![parsed.to_string()])
         }
         Some("all") => {
             if available == 0 {

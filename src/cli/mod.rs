@@ -9,7 +9,6 @@ mod plan;
 mod power;
 mod progress;
 mod run;
-mod table;
 mod train;
 
 use std::process::ExitCode;

@@ -5,10 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use intervene_analysis::output::{Align, TextTable};
 use intervene_coordinator::plan::{self, Plan, thousands};
 use intervene_coordinator::spec::{self, Study};
-
-use super::table::{Align, Table};
 
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
@@ -110,7 +109,7 @@ pub fn render(study: &Study, plan: &Plan) -> String {
         d.test,
         join(&plan.seeds),
     );
-    let mut t = Table::new(&[
+    let mut t = TextTable::new(&[
         ("ARM", Align::Left),
         ("INTERVENTION", Align::Left),
         ("KIND", Align::Left),

@@ -6,9 +6,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use intervene_analysis::output::{Align, TextTable};
 use intervene_proto::pb;
-
-use super::table::{Align, Table};
 
 /// "1h02m", "3m20s", "45s"; "-" when unknown.
 pub fn eta(ms: u64) -> String {
@@ -177,7 +176,7 @@ pub fn arm_table(s: &pb::StudyStatus) -> String {
         eta(s.eta_ms),
         s.results_dir
     );
-    let mut t = Table::new(&[
+    let mut t = TextTable::new(&[
         ("ARM", Align::Left),
         ("KIND", Align::Left),
         ("PROGRESS", Align::Left),
@@ -201,7 +200,7 @@ pub fn arm_table(s: &pb::StudyStatus) -> String {
     }
     out.push_str(&t.render());
     if !s.running.is_empty() {
-        let mut t = Table::new(&[
+        let mut t = TextTable::new(&[
             ("JOB", Align::Left),
             ("ATTEMPT", Align::Right),
             ("WORKER", Align::Left),
@@ -236,7 +235,7 @@ pub fn bar(done: u32, total: u32, width: usize) -> String {
 
 /// One line per study for `intervene status` without a study.
 pub fn study_table(studies: &[pb::StudyStatus]) -> String {
-    let mut t = Table::new(&[
+    let mut t = TextTable::new(&[
         ("STUDY", Align::Left),
         ("VERSION", Align::Right),
         ("STATE", Align::Left),

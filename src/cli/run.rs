@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use intervene_analysis::output::{Align, TextTable};
 use intervene_coordinator::datasets::Datasets;
 use intervene_coordinator::scheduler::Scheduler;
 use intervene_coordinator::service::auth::{TokenCheck, generate_token};
@@ -21,7 +22,6 @@ use intervene_worker::agent::{self, Connection};
 
 use super::client::{describe_submission, explain, submission, watch};
 use super::fleet::{agent_configs, devices, runtime, scheduler_options, stop_signal, trainer};
-use super::table::{Align, Table};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -34,7 +34,7 @@ pub struct RunArgs {
     /// State directory: ledger, data sets, result tables.
     #[arg(long, default_value = ".intervene", value_name = "DIR")]
     pub state: PathBuf,
-    /// Device of the workers: cpu or cuda:N.
+    /// Device of the workers: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Torch threads per job. A job's result is bit-identical on CPU for a
@@ -176,7 +176,7 @@ pub fn summary_table(arms: &[ArmSummary]) -> String {
         vec![("ARM".into(), Align::Left), ("KIND".into(), Align::Left), ("N".into(), Align::Right)];
     headers.extend(names.iter().map(|n| (n.to_uppercase(), Align::Right)));
     let refs: Vec<(&str, Align)> = headers.iter().map(|(h, a)| (h.as_str(), *a)).collect();
-    let mut t = Table::new(&refs);
+    let mut t = TextTable::new(&refs);
     let num = |v: f64| if v.is_nan() { "-".to_string() } else { format!("{v:.2}") };
     for a in arms {
         let mut row = vec![a.arm.clone(), a.kind.clone(), format!("{}/{}", a.n, a.total)];

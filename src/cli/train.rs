@@ -13,9 +13,9 @@ use intervene_coordinator::results::{ArmRef, JobRecord, write_job_tables};
 use intervene_proto::job::{Batching, DecodeSpec};
 use intervene_proto::pb;
 use intervene_worker::checkpoint::Checkpoint;
-use intervene_worker::device::parse_device;
+use intervene_worker::device::{device_name, parse_device};
 use intervene_worker::eval::{bleu, codexglue, metrics};
-use intervene_worker::job::{RunOptions, device_name, run_job};
+use intervene_worker::job::{RunOptions, run_job};
 
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {

@@ -266,9 +266,9 @@ pub fn runs_rows(state: &Path, study: &str, version: u32) -> Vec<(String, String
     let Ok(entries) = std::fs::read_dir(&dir) else { return out };
     for e in entries {
         let path = e.unwrap().path();
-        // A table being written atomically (`<job>.tmp-<pid>`, renamed when
-        // complete); the caller waits for the finished file.
-        if path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.starts_with("tmp-")) {
+        // A table being written atomically (a hidden `.<job>.parquet.*.tmp`,
+        // renamed when complete); the caller waits for the finished file.
+        if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')) {
             continue;
         }
         assert_eq!(path.extension().and_then(|e| e.to_str()), Some("parquet"), "stray file {}", path.display());

@@ -15,6 +15,7 @@ use crate::error::{JobError, Result};
 use crate::model::Model;
 use crate::train::{Corpus, length_sorted_batches, make_batch};
 use intervene_data::{Tokenizer, Vocab};
+use intervene_proto::files::write_atomic;
 use intervene_proto::job::{DecodeSpec, JobSpec};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -63,9 +64,10 @@ fn data_err(path: &Path) -> impl Fn(intervene_data::Error) -> JobError + '_ {
     move |e| JobError::checkpoint(path, e.to_string())
 }
 
-/// Writes a checkpoint into `dir` (created if missing). Files are written
-/// under temporary names and renamed, so a crash leaves no half checkpoint
-/// under the final names.
+/// Writes a checkpoint into `dir` (created if missing). Every file is
+/// written with [`write_atomic`] (temporary file, fsync, rename, fsync of
+/// the folder), so no file is ever half written; `checkpoint.json` comes
+/// last.
 pub fn save(
     dir: &Path,
     spec: &JobSpec,
@@ -76,38 +78,22 @@ pub fn save(
     target_vocab: &Vocab,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| JobError::io(dir, e))?;
-    let tmp = |name: &str| dir.join(format!(".{name}.tmp"));
-    // tch picks the format from the extension.
-    let weights_tmp = dir.join(".model.tmp.safetensors");
-    vs.save(&weights_tmp)?;
-    write(&tmp(SPEC), &spec.canonical_json())?;
+    // Safetensors whatever the temporary file's name (`vs.save` picks the
+    // format from the extension).
+    let weights: Vec<(String, tch::Tensor)> = vs.variables().into_iter().collect();
+    let weights_path = dir.join(WEIGHTS);
+    write_atomic(&weights_path, |tmp| tch::Tensor::write_safetensors(&weights, tmp).map_err(std::io::Error::other))
+        .map_err(|e| JobError::io(&weights_path, e))?;
+    write(&dir.join(SPEC), &spec.canonical_json())?;
+    tokenizer.save(&dir.join(TOKENIZER)).map_err(data_err(dir))?;
+    source_vocab.save(&dir.join(SOURCE_VOCAB)).map_err(data_err(dir))?;
+    target_vocab.save(&dir.join(TARGET_VOCAB)).map_err(data_err(dir))?;
     let meta_json = serde_json::to_string_pretty(meta).map_err(|e| JobError::checkpoint(dir, e.to_string()))?;
-    write(&tmp(META), &meta_json)?;
-    source_vocab.save(&tmp(SOURCE_VOCAB)).map_err(data_err(dir))?;
-    target_vocab.save(&tmp(TARGET_VOCAB)).map_err(data_err(dir))?;
-    let tok_tmp = dir.join(".tokenizer.tmp");
-    if tok_tmp.exists() {
-        std::fs::remove_dir_all(&tok_tmp).map_err(|e| JobError::io(&tok_tmp, e))?;
-    }
-    tokenizer.save(&tok_tmp).map_err(data_err(dir))?;
-    let tok_final = dir.join(TOKENIZER);
-    if tok_final.exists() {
-        std::fs::remove_dir_all(&tok_final).map_err(|e| JobError::io(&tok_final, e))?;
-    }
-    rename(&tok_tmp, &tok_final)?;
-    rename(&weights_tmp, &dir.join(WEIGHTS))?;
-    for name in [SPEC, META, SOURCE_VOCAB, TARGET_VOCAB] {
-        rename(&tmp(name), &dir.join(name))?;
-    }
-    Ok(())
+    write(&dir.join(META), &meta_json)
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).map_err(|e| JobError::io(path, e))
-}
-
-fn rename(from: &Path, to: &Path) -> Result<()> {
-    std::fs::rename(from, to).map_err(|e| JobError::io(to, e))
+    write_atomic(path, |tmp| std::fs::write(tmp, text)).map_err(|e| JobError::io(path, e))
 }
 
 fn read(path: PathBuf) -> Result<String> {

@@ -4,6 +4,7 @@
 
 use crate::checkpoint::{self, Meta};
 use crate::decode;
+use crate::device::device_name;
 use crate::error::{JobError, Result};
 use crate::eval::report::score_split;
 use crate::model::Model;
@@ -148,15 +149,6 @@ pub fn run_job(
             ..Default::default()
         }),
     })
-}
-
-/// "cpu" or "cuda:N", as in `Capabilities::device`.
-pub fn device_name(device: Device) -> String {
-    match device {
-        Device::Cuda(i) => format!("cuda:{i}"),
-        Device::Cpu => "cpu".into(),
-        other => format!("{other:?}").to_lowercase(),
-    }
 }
 
 fn attention_maps(

@@ -1,25 +1,7 @@
-//! Descriptive statistics on plain slices.
+//! Descriptive statistics on plain slices. Mean, variance and standard
+//! deviation are `intervene_proto::stats`, re-exported here.
 
-/// Arithmetic mean; NaN for an empty slice.
-pub fn mean(xs: &[f64]) -> f64 {
-    if xs.is_empty() {
-        return f64::NAN;
-    }
-    xs.iter().sum::<f64>() / xs.len() as f64
-}
-
-/// Sample variance (n - 1 denominator), two-pass for accuracy; NaN below two values.
-pub fn variance(xs: &[f64]) -> f64 {
-    if xs.len() < 2 {
-        return f64::NAN;
-    }
-    let m = mean(xs);
-    xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (xs.len() - 1) as f64
-}
-
-pub fn std_dev(xs: &[f64]) -> f64 {
-    variance(xs).sqrt()
-}
+pub use intervene_proto::stats::{mean, std_dev, variance};
 
 /// Quantile by linear interpolation between order statistics (numpy's
 /// default, Hyndman-Fan type 7). Sorts `xs` in place; NaN if empty.
@@ -45,15 +27,6 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn moments() {
-        let xs = [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0];
-        assert_eq!(mean(&xs), 5.0);
-        assert!((variance(&xs) - 32.0 / 7.0).abs() < 1e-12);
-        assert!(mean(&[]).is_nan());
-        assert!(variance(&[1.0]).is_nan());
-    }
 
     #[test]
     fn quantiles_match_numpy() {

@@ -19,8 +19,9 @@ use sha2::{Digest, Sha256};
 
 pub use buckets::thousands;
 
+use crate::spec::knobs::Value;
 use crate::spec::resolve::{Resolved, resolve};
-use crate::spec::{Intervention, Issue, SpecErrors, SpecWarnings, Study};
+use crate::spec::{ArmConfig, Intervention, Issue, Sizing, SpecErrors, SpecWarnings, Study};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
@@ -84,120 +85,17 @@ pub fn plan(study: &Study) -> Result<Plan, SpecErrors> {
     let mut b = Builder { study, arms: Vec::new(), jobs: Vec::new(), index: HashMap::new(), issues: Vec::new() };
     let control = resolve(study.control.arch, &study.control.knobs, &study.data)
         .map_err(|_| study.source.locate(vec![Issue::new("model", "the control configuration does not resolve")]))?;
-    let mut defining = vec![("arch".to_string(), study.control.arch.to_string())];
-    defining.extend(size_of(&control));
-    b.add(ArmDraft {
-        name: CONTROL_ARM.into(),
-        intervention: None,
-        kind: KIND_CONTROL,
-        compare_to: None,
-        bucket: None,
-        changed: defining,
-        resolved: control.clone(),
-        mutation: None,
-    });
+    b.control(&control);
     for iv in &study.interventions {
         match iv {
-            Intervention::Intra { name, grid, .. } => {
-                for point in grid {
-                    let knobs = crate::spec::apply_point(&study.control.knobs, point);
-                    let Ok(resolved) = resolve(study.control.arch, &knobs, &study.data) else {
-                        b.issues.push(Issue::new(iv.key(), "a grid point does not resolve"));
-                        continue;
-                    };
-                    let label: Vec<String> = point.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    b.add(ArmDraft {
-                        name: format!("{name}/{}", label.join(",")),
-                        intervention: Some(name.clone()),
-                        kind: KIND_INTRA,
-                        compare_to: Some(CONTROL_ARM.into()),
-                        bucket: None,
-                        changed: point.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-                        resolved,
-                        mutation: None,
-                    });
-                }
+            Intervention::Intra { name, grid, .. } => b.intra(iv, name, grid),
+            Intervention::Inter { name, reference, sizing: None, configs, .. } => {
+                b.inter_unsized(iv, name, *reference, configs)
             }
-            Intervention::Inter { name, archs, reference, sizing, configs, .. } => {
-                let Some(sizing) = sizing else {
-                    // The same hyperparameters for every arch.
-                    for config in configs {
-                        let Ok(resolved) = resolve(config.arch, &config.knobs, &study.data) else {
-                            b.issues.push(Issue::new(iv.key(), format!("arch {} does not resolve", config.arch)));
-                            continue;
-                        };
-                        let reference_arm = format!("{name}/{reference}");
-                        let arm_name = format!("{name}/{}", config.arch);
-                        let mut changed = vec![("arch".to_string(), config.arch.to_string())];
-                        changed.extend(size_of(&resolved));
-                        b.add(ArmDraft {
-                            compare_to: (arm_name != reference_arm).then_some(reference_arm),
-                            name: arm_name,
-                            intervention: Some(name.clone()),
-                            kind: KIND_INTER,
-                            bucket: None,
-                            changed,
-                            resolved,
-                            mutation: None,
-                        });
-                    }
-                    continue;
-                };
-                for bucket in &sizing.buckets {
-                    for arch in archs {
-                        let (Some(config), Some((_, knob))) =
-                            (configs.iter().find(|c| c.arch == *arch), sizing.size_by.iter().find(|(a, _)| a == arch))
-                        else {
-                            continue;
-                        };
-                        match buckets::solve(config, knob, bucket, &study.data) {
-                            Ok(sized) => {
-                                let reference_arm = format!("{name}/{}/{}", bucket.name, reference);
-                                let arm_name = format!("{name}/{}/{}", bucket.name, arch);
-                                b.add(ArmDraft {
-                                    compare_to: (arm_name != reference_arm).then_some(reference_arm),
-                                    name: arm_name,
-                                    intervention: Some(name.clone()),
-                                    kind: KIND_INTER,
-                                    bucket: Some(bucket.name.clone()),
-                                    changed: vec![
-                                        ("arch".into(), arch.to_string()),
-                                        (knob.to_string(), sized.value.to_string()),
-                                    ],
-                                    resolved: sized.resolved,
-                                    mutation: None,
-                                });
-                            }
-                            Err(msg) => b.issues.push(Issue::new(format!("{}.buckets.{}", iv.key(), bucket.name), msg)),
-                        }
-                    }
-                }
+            Intervention::Inter { name, archs, reference, sizing: Some(sizing), configs, .. } => {
+                b.inter_bucketed(iv, name, archs, *reference, sizing, configs)
             }
-            Intervention::Mutation { name, levels, .. } => {
-                for m in levels {
-                    let mut changed = vec![("op".to_string(), m.op.name().to_string())];
-                    let arm_name = match m.op.level() {
-                        Some((param, value)) => {
-                            changed.push((param.to_string(), value.to_string()));
-                            format!("{name}/{param}={value}")
-                        }
-                        None => name.clone(),
-                    };
-                    changed.push(("side".into(), format!("{:?}", m.side).to_lowercase()));
-                    let splits: Vec<String> = m.splits.iter().map(|s| format!("{s:?}").to_lowercase()).collect();
-                    changed.push(("splits".into(), splits.join("+")));
-                    b.add(ArmDraft {
-                        name: arm_name,
-                        intervention: Some(name.clone()),
-                        kind: KIND_MUTATION,
-                        compare_to: Some(CONTROL_ARM.into()),
-                        bucket: None,
-                        changed,
-                        resolved: control.clone(),
-                        mutation: Some(m.clone()),
-                    });
-                }
-            }
+            Intervention::Mutation { name, levels, .. } => b.mutation(name, levels, &control),
         }
     }
     if !b.issues.is_empty() {
@@ -257,6 +155,139 @@ struct Builder<'s> {
 }
 
 impl Builder<'_> {
+    /// The control arm, defined by its architecture and size.
+    fn control(&mut self, control: &Resolved) {
+        let mut defining = vec![("arch".to_string(), self.study.control.arch.to_string())];
+        defining.extend(size_of(control));
+        self.add(ArmDraft {
+            name: CONTROL_ARM.into(),
+            intervention: None,
+            kind: KIND_CONTROL,
+            compare_to: None,
+            bucket: None,
+            changed: defining,
+            resolved: control.clone(),
+            mutation: None,
+        });
+    }
+
+    /// One arm per grid point of an [[intra]], against the control.
+    fn intra(&mut self, iv: &Intervention, name: &str, grid: &[Vec<(&'static str, Value)>]) {
+        let study = self.study;
+        for point in grid {
+            let knobs = crate::spec::apply_point(&study.control.knobs, point);
+            let Ok(resolved) = resolve(study.control.arch, &knobs, &study.data) else {
+                self.issues.push(Issue::new(iv.key(), "a grid point does not resolve"));
+                continue;
+            };
+            let label: Vec<String> = point.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            self.add(ArmDraft {
+                name: format!("{name}/{}", label.join(",")),
+                intervention: Some(name.to_string()),
+                kind: KIND_INTRA,
+                compare_to: Some(CONTROL_ARM.into()),
+                bucket: None,
+                changed: point.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                resolved,
+                mutation: None,
+            });
+        }
+    }
+
+    /// An [[inter]] without buckets: every arch at the same hyperparameters,
+    /// each against the reference arch.
+    fn inter_unsized(&mut self, iv: &Intervention, name: &str, reference: Arch, configs: &[ArmConfig]) {
+        for config in configs {
+            let Ok(resolved) = resolve(config.arch, &config.knobs, &self.study.data) else {
+                self.issues.push(Issue::new(iv.key(), format!("arch {} does not resolve", config.arch)));
+                continue;
+            };
+            let reference_arm = format!("{name}/{reference}");
+            let arm_name = format!("{name}/{}", config.arch);
+            let mut changed = vec![("arch".to_string(), config.arch.to_string())];
+            changed.extend(size_of(&resolved));
+            self.add(ArmDraft {
+                compare_to: (arm_name != reference_arm).then_some(reference_arm),
+                name: arm_name,
+                intervention: Some(name.to_string()),
+                kind: KIND_INTER,
+                bucket: None,
+                changed,
+                resolved,
+                mutation: None,
+            });
+        }
+    }
+
+    /// An [[inter]] with buckets: each arch sized into each bucket, against
+    /// the reference arch of the same bucket.
+    fn inter_bucketed(
+        &mut self,
+        iv: &Intervention,
+        name: &str,
+        archs: &[Arch],
+        reference: Arch,
+        sizing: &Sizing,
+        configs: &[ArmConfig],
+    ) {
+        for bucket in &sizing.buckets {
+            for arch in archs {
+                let (Some(config), Some((_, knob))) =
+                    (configs.iter().find(|c| c.arch == *arch), sizing.size_by.iter().find(|(a, _)| a == arch))
+                else {
+                    continue;
+                };
+                let sized = match buckets::solve(config, knob, bucket, &self.study.data) {
+                    Ok(sized) => sized,
+                    Err(msg) => {
+                        self.issues.push(Issue::new(format!("{}.buckets.{}", iv.key(), bucket.name), msg));
+                        continue;
+                    }
+                };
+                let reference_arm = format!("{name}/{}/{}", bucket.name, reference);
+                let arm_name = format!("{name}/{}/{}", bucket.name, arch);
+                self.add(ArmDraft {
+                    compare_to: (arm_name != reference_arm).then_some(reference_arm),
+                    name: arm_name,
+                    intervention: Some(name.to_string()),
+                    kind: KIND_INTER,
+                    bucket: Some(bucket.name.clone()),
+                    changed: vec![("arch".into(), arch.to_string()), (knob.to_string(), sized.value.to_string())],
+                    resolved: sized.resolved,
+                    mutation: None,
+                });
+            }
+        }
+    }
+
+    /// One arm per level of a [[mutation]]: the control's model on mutated
+    /// data, against the control.
+    fn mutation(&mut self, name: &str, levels: &[MutationSpec], control: &Resolved) {
+        for m in levels {
+            let mut changed = vec![("op".to_string(), m.op.name().to_string())];
+            let arm_name = match m.op.level() {
+                Some((param, value)) => {
+                    changed.push((param.to_string(), value.to_string()));
+                    format!("{name}/{param}={value}")
+                }
+                None => name.to_string(),
+            };
+            changed.push(("side".into(), format!("{:?}", m.side).to_lowercase()));
+            let splits: Vec<String> = m.splits.iter().map(|s| format!("{s:?}").to_lowercase()).collect();
+            changed.push(("splits".into(), splits.join("+")));
+            self.add(ArmDraft {
+                name: arm_name,
+                intervention: Some(name.to_string()),
+                kind: KIND_MUTATION,
+                compare_to: Some(CONTROL_ARM.into()),
+                bucket: None,
+                changed,
+                resolved: control.clone(),
+                mutation: Some(m.clone()),
+            });
+        }
+    }
+
     fn add(&mut self, d: ArmDraft) {
         let r = &d.resolved;
         let params = trainable_params(&r.model, r.data.source_vocab_size, r.data.target_vocab_size);

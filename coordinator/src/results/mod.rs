@@ -12,10 +12,11 @@
 pub mod batch;
 mod frames;
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use intervene_proto::files;
 use intervene_proto::job::JobSpec;
 use intervene_proto::pb;
 use intervene_proto::tables::{ARMS, ATTENTION, CURVES, EXAMPLES, RUNS};
@@ -102,7 +103,7 @@ pub fn write_tables(dir: &Path, stem: &str, recs: &[JobRecord], tables: &[&'stat
             continue;
         }
         let mut df = build(recs).map_err(polars(table))?;
-        write_atomic(&dir.join(table).join(&file), &mut df)?;
+        write_parquet(&dir.join(table).join(&file), &mut df)?;
     }
     Ok(())
 }
@@ -139,29 +140,22 @@ pub fn write_arms(dir: &Path, version: u32, plan: &Plan) -> Result<()> {
         ],
     )
     .map_err(polars(ARMS))?;
-    write_atomic(&dir.join(format!("{ARMS}.parquet")), &mut df)
+    write_parquet(&dir.join(format!("{ARMS}.parquet")), &mut df)
 }
 
 fn polars(table: &'static str) -> impl Fn(PolarsError) -> ResultsError {
     move |source| ResultsError::Polars { table, source }
 }
 
-/// Temporary file, fsync, rename, fsync of the folder: the file is either
+/// Writes one table file with [`files::write_atomic`]: the file is either
 /// absent or whole, also across a power cut.
-pub fn write_atomic(path: &Path, df: &mut DataFrame) -> Result<()> {
-    let io = |source| ResultsError::Io { path: path.to_path_buf(), source };
-    let parent = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(io)?;
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    {
-        let mut file = File::create(&tmp).map_err(io)?;
-        ParquetWriter::new(&mut file).finish(df).map_err(|e| io(std::io::Error::other(e)))?;
-        file.flush().map_err(io)?;
-        file.sync_all().map_err(io)?;
-    }
-    fs::rename(&tmp, path).map_err(io)?;
-    File::open(parent).and_then(|d| d.sync_all()).map_err(io)?;
-    Ok(())
+fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
+    files::write_atomic(path, |tmp| {
+        let mut file = File::create(tmp)?;
+        ParquetWriter::new(&mut file).finish(df).map_err(std::io::Error::other)?;
+        file.flush()
+    })
+    .map_err(|source| ResultsError::Io { path: path.to_path_buf(), source })
 }
 
 #[cfg(test)]
@@ -282,7 +276,7 @@ mod tests {
 
     fn walk(dir: &Path) -> Vec<String> {
         let mut out = Vec::new();
-        for e in fs::read_dir(dir).unwrap() {
+        for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
             if p.is_dir() {
                 out.extend(walk(&p));

@@ -99,13 +99,15 @@ impl JobState {
     }
 }
 
-/// One job of a study version, as the scheduler tracks it.
+/// One job of a study version, as the scheduler tracks it. Its state is
+/// private: it changes only through the transitions of the diagram above
+/// (the methods of `Job` and [`end_attempt`]).
 #[derive(Debug)]
 pub struct Job {
     pub id: String,
     /// Canonical `JobSpec` JSON, sent with every lease.
     pub spec_json: Arc<str>,
-    pub state: JobState,
+    state: JobState,
     pub attempts_issued: u32,
     pub failures: u32,
     /// Consecutive attempts ended by the fleet (data transfer, lost
@@ -143,6 +145,100 @@ impl std::fmt::Display for Refusal {
 }
 
 impl Job {
+    /// A new job, queued.
+    pub fn new(id: String, spec_json: Arc<str>, arms: Vec<usize>) -> Job {
+        Job {
+            id,
+            spec_json,
+            state: JobState::Queued,
+            attempts_issued: 0,
+            failures: 0,
+            interruptions: 0,
+            last_reason: None,
+            arms,
+        }
+    }
+
+    /// Where the job is in its life cycle. It changes only through the
+    /// transition methods below.
+    pub fn state(&self) -> &JobState {
+        &self.state
+    }
+
+    /// The lease of the attempt in flight, to extend it or note progress
+    /// (not a change of state).
+    pub fn lease_mut(&mut self) -> Option<&mut Lease> {
+        self.state.lease_mut()
+    }
+
+    /// Leased -> Running, on the first heartbeat; true when it changed.
+    pub fn start(&mut self) -> bool {
+        if !matches!(self.state, JobState::Leased(_)) {
+            return false;
+        }
+        if let JobState::Leased(l) = std::mem::replace(&mut self.state, JobState::Queued) {
+            self.state = JobState::Running(l);
+        }
+        true
+    }
+
+    /// Queued -> Leased for an attempt the ledger never recorded (the lease
+    /// was handed out just before a coordinator crash, and recovery queued
+    /// the job with that attempt number burnt): true when nobody has leased
+    /// the job since, and the worker keeps it.
+    pub fn adopt(&mut self, worker_id: &str, attempt: u32, now: Instant, ttl: std::time::Duration) -> bool {
+        if !(matches!(self.state, JobState::Queued) && attempt > 0 && attempt == self.attempts_issued) {
+            return false;
+        }
+        self.state = JobState::Leased(Lease {
+            attempt,
+            worker_id: worker_id.to_string(),
+            deadline: now + ttl,
+            leased_at: now,
+            progress: None,
+            cancel_requested: false,
+        });
+        true
+    }
+
+    /// Queued -> Succeeded with the result of `attempt` recorded for the
+    /// same job by an earlier version of the study.
+    pub fn reuse_result(&mut self, attempt: u32) {
+        if matches!(self.state, JobState::Queued) {
+            self.state = JobState::Succeeded { attempt };
+            self.attempts_issued = attempt;
+        }
+    }
+
+    /// Failed / Cancelled -> Queued when the study is resubmitted, with a
+    /// fresh count of failures; true when it changed.
+    pub fn requeue(&mut self) -> bool {
+        if !matches!(self.state, JobState::Failed { .. } | JobState::Cancelled) {
+            return false;
+        }
+        self.state = JobState::Queued;
+        self.failures = 0;
+        self.interruptions = 0;
+        true
+    }
+
+    /// Queued -> Cancelled (the study was cancelled); true when it changed.
+    /// A job in flight is asked to stop through its lease instead.
+    pub fn cancel_queued(&mut self) -> bool {
+        if !matches!(self.state, JobState::Queued) {
+            return false;
+        }
+        self.state = JobState::Cancelled;
+        true
+    }
+
+    /// The state recovery read from the ledger, for a job just created
+    /// (queued, never leased in this process).
+    pub fn restore(&mut self, state: JobState) {
+        debug_assert!(matches!(self.state, JobState::Queued), "restore is for a fresh job");
+        self.state = state;
+    }
+
     /// Queued -> Leased with the next attempt number.
     pub fn lease(&mut self, worker_id: &str, now: Instant, ttl: std::time::Duration) -> Option<u32> {
         if !matches!(self.state, JobState::Queued) {
@@ -318,16 +414,33 @@ mod tests {
     use std::time::Duration;
 
     fn job() -> Job {
-        Job {
-            id: "j".into(),
-            spec_json: Arc::from("{}"),
-            state: JobState::Queued,
-            attempts_issued: 0,
-            failures: 0,
-            interruptions: 0,
-            last_reason: None,
-            arms: vec![0],
-        }
+        Job::new("j".into(), Arc::from("{}"), vec![0])
+    }
+
+    #[test]
+    fn transitions_refuse_the_states_they_do_not_leave() {
+        let now = Instant::now();
+        let ttl = Duration::from_secs(1);
+        let mut j = job();
+        assert!(!j.start(), "a queued job is not started by a heartbeat");
+        assert!(!j.requeue(), "a queued job is already queued");
+        assert!(!j.adopt("w", 1, now, ttl), "attempt 1 was never issued");
+        j.lease("w", now, ttl);
+        assert!(!j.cancel_queued(), "a leased job is asked to stop through its lease");
+        assert!(j.start());
+        assert!(matches!(j.state(), JobState::Running(_)));
+        assert!(!j.start());
+        assert!(!end_attempt(&mut j, Ending::Fatal, "bad", 3));
+        assert!(matches!(j.state(), JobState::Failed { fatal: true, .. }));
+        assert!(j.requeue());
+        assert_eq!((j.failures, j.state().name()), (0, "queued"));
+        assert!(j.adopt("w2", 1, now, ttl), "the burnt attempt is adopted while queued");
+        let mut k = job();
+        assert!(k.cancel_queued());
+        assert!(!k.cancel_queued());
+        let mut r = job();
+        r.reuse_result(4);
+        assert_eq!((r.recorded_attempt(), r.attempts_issued), (Some(4), 4));
     }
 
     #[test]

@@ -205,7 +205,7 @@ impl Scheduler {
                 break;
             }
             st.delayed.pop();
-            if matches!(st.job(r).state, JobState::Queued) {
+            if matches!(st.job(r).state(), JobState::Queued) {
                 self.enqueue(st, r, true);
             }
         }
@@ -327,7 +327,7 @@ impl Scheduler {
         let now = Instant::now();
         let ttl = self.opts.lease_ttl;
         let job = st.job_mut(r);
-        if Self::adopt(job, worker_id, attempt, now, ttl) {
+        if job.adopt(worker_id, attempt, now, ttl) {
             tracing::info!(study, version, job_id, attempt, worker_id, "a worker came back with its attempt; adopted");
             Self::push_deadline(&mut st, r, attempt, now + ttl);
             self.ledger(Write::Lease {
@@ -340,10 +340,10 @@ impl Scheduler {
             })?;
         }
         let job = st.job_mut(r);
-        let state_name = job.state.name();
+        let state_name = job.state().name();
         let issued = job.attempts_issued;
         let Some(lease) = job.current_lease(attempt) else {
-            let reason = match &job.state {
+            let reason = match job.state() {
                 JobState::Completing { attempt: a, .. } | JobState::Succeeded { attempt: a } if *a == attempt => {
                     "the result of this attempt is already recorded".to_string()
                 }
@@ -362,10 +362,7 @@ impl Scheduler {
             lease.progress = progress;
         }
         let cancel = lease.cancel_requested;
-        let started = matches!(job.state, JobState::Leased(_));
-        if started && let JobState::Leased(l) = std::mem::replace(&mut job.state, JobState::Queued) {
-            job.state = JobState::Running(l);
-        }
+        let started = job.start();
         if started {
             self.ledger(Write::Started { study: study.to_string(), version, job_id: job_id.to_string() })?;
         }
@@ -375,25 +372,6 @@ impl Scheduler {
             cancel,
             reason: if cancel { "the study was cancelled".into() } else { String::new() },
         })
-    }
-
-    /// A heartbeat for an attempt the ledger never recorded (the lease was
-    /// handed out just before a coordinator crash, and recovery queued the
-    /// job with that attempt number burnt): if nobody has leased the job
-    /// since, the worker keeps it, so a restart costs no training.
-    fn adopt(job: &mut job::Job, worker_id: &str, attempt: u32, now: Instant, ttl: Duration) -> bool {
-        if !(matches!(job.state, JobState::Queued) && attempt > 0 && attempt == job.attempts_issued) {
-            return false;
-        }
-        job.state = JobState::Leased(job::Lease {
-            attempt,
-            worker_id: worker_id.to_string(),
-            deadline: now + ttl,
-            leased_at: now,
-            progress: None,
-            cancel_requested: false,
-        });
-        true
     }
 
     /// An attempt ended without a result.
@@ -423,13 +401,13 @@ impl Scheduler {
             );
             return Ok(pb::FailResponse {
                 requeued: false,
-                message: format!("attempt {attempt} is not current (job {}); nothing to do", job.state.name()),
+                message: format!("attempt {attempt} is not current (job {}); nothing to do", job.state().name()),
             });
         }
         let requeued = end_attempt(job, ending, reason, max_attempts);
         let delay = retry_delay(job, ending);
         let (state, failures, fatal) =
-            (job.state.name(), job.failures, matches!(job.state, JobState::Failed { fatal: true, .. }));
+            (job.state().name(), job.failures, matches!(job.state(), JobState::Failed { fatal: true, .. }));
         tracing::info!(
             study,
             version,
@@ -490,7 +468,7 @@ impl Scheduler {
             let reason = format!("lease expired: no heartbeat from worker {worker}");
             let requeued = end_attempt(job, Ending::Expired, &reason, max_attempts);
             let delay = retry_delay(job, Ending::Expired);
-            let (state, failures, job_id) = (job.state.name(), job.failures, job.id.clone());
+            let (state, failures, job_id) = (job.state().name(), job.failures, job.id.clone());
             tracing::warn!(%study, version, %job_id, attempt, %worker, state, "lease expired");
             let write = Write::AttemptEnded {
                 study,
@@ -561,7 +539,7 @@ impl Scheduler {
                     message: "already recorded".into(),
                 });
             }
-            let started = job.state.lease().map(|l| l.leased_at);
+            let started = job.state().lease().map(|l| l.leased_at);
             match job.begin_complete(attempt) {
                 Ok(()) => {}
                 Err(Refusal::InProgress) => return Err(SchedError::Unavailable(Refusal::InProgress.to_string())),

@@ -73,7 +73,7 @@ pub fn rebuild(
             job.attempts_issued = lj.attempts_issued;
             job.failures = lj.failures;
             job.last_reason = lj.last_reason.clone();
-            job.state = match (lj.state.as_str(), lj.in_flight.clone()) {
+            let state = match (lj.state.as_str(), lj.in_flight.clone()) {
                 ("succeeded", _) => JobState::Succeeded { attempt: lj.result.as_ref().map_or(0, |r| r.attempt) },
                 ("failed", _) => JobState::Failed { reason: lj.reason.clone().unwrap_or_default(), fatal: lj.fatal },
                 ("cancelled", _) => JobState::Cancelled,
@@ -96,7 +96,8 @@ pub fn rebuild(
                 }
                 (other, _) => return Err(corrupt(format!("job {} has unknown state `{other}`", job.id))),
             };
-            if !job.state.is_final() {
+            job.restore(state);
+            if !job.state().is_final() {
                 job.attempts_issued += 1;
                 writes.push(Write::BurnAttempts {
                     study: ls.name.clone(),
@@ -133,7 +134,7 @@ pub fn regenerate_missing(state: &State, state_dir: &Path, ledger: &Path) -> Res
         {
             tracing::error!(study = %s.name, version = s.version, error = %e, "rewriting arms.parquet");
         }
-        if !s.jobs.iter().any(|j| matches!(j.state, JobState::Succeeded { .. })) {
+        if !s.jobs.iter().any(|j| matches!(j.state(), JobState::Succeeded { .. })) {
             continue;
         }
         if conn.is_none() {
@@ -154,7 +155,7 @@ pub fn regenerate_missing(state: &State, state_dir: &Path, ledger: &Path) -> Res
         let mut to_write: Vec<(String, Vec<usize>, Vec<&'static str>)> = Vec::new();
         let mut batches: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
         for (i, job) in s.jobs.iter().enumerate() {
-            if !matches!(job.state, JobState::Succeeded { .. }) {
+            if !matches!(job.state(), JobState::Succeeded { .. }) {
                 continue;
             }
             match recorded.get(&job.id) {
@@ -180,7 +181,7 @@ pub fn regenerate_missing(state: &State, state_dir: &Path, ledger: &Path) -> Res
         for (stem, jobs, missing) in to_write {
             let mut owned = Vec::with_capacity(jobs.len());
             for &i in &jobs {
-                let JobState::Succeeded { attempt } = s.jobs[i].state else { continue };
+                let &JobState::Succeeded { attempt } = s.jobs[i].state() else { continue };
                 let row: Option<(String, i64, Vec<u8>)> = c
                     .query_row(
                         "SELECT worker_id, finished_at_ms, result FROM results
@@ -270,7 +271,7 @@ impl super::Scheduler {
         })
         .await
         .map_err(|e| StoreError::WriterGone(format!("recovery task: {e}")))??;
-        let in_flight = state.studies.iter().flat_map(|s| &s.jobs).filter(|j| j.state.in_flight()).count();
+        let in_flight = state.studies.iter().flat_map(|s| &s.jobs).filter(|j| j.state().in_flight()).count();
         let queued = state.queue.len();
         writer.commit(burns).await?;
         if in_flight + queued > 0 {

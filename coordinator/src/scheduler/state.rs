@@ -73,15 +73,9 @@ impl StudyRt {
         let jobs: Vec<Job> = plan
             .jobs
             .iter()
-            .map(|j| Job {
-                id: j.id.clone(),
-                spec_json: Arc::from(j.spec.canonical_json()),
-                state: JobState::Queued,
-                attempts_issued: 0,
-                failures: 0,
-                interruptions: 0,
-                last_reason: None,
-                arms: j.arms.iter().filter_map(|a| arm_index.get(a.as_str()).copied()).collect(),
+            .map(|j| {
+                let arms = j.arms.iter().filter_map(|a| arm_index.get(a.as_str()).copied()).collect();
+                Job::new(j.id.clone(), Arc::from(j.spec.canonical_json()), arms)
             })
             .collect();
         let index = jobs.iter().enumerate().map(|(i, j)| (j.id.clone(), i)).collect();
@@ -121,7 +115,7 @@ impl StudyRt {
 
     /// True when no job can still run.
     pub fn finished(&self) -> bool {
-        self.jobs.iter().all(|j| j.state.is_final())
+        self.jobs.iter().all(|j| j.state().is_final())
     }
 
     /// "running", "succeeded", "failed" (finished with failures) or "cancelled".
@@ -129,9 +123,9 @@ impl StudyRt {
         if !self.finished() {
             return "running";
         }
-        if self.jobs.iter().any(|j| matches!(j.state, JobState::Cancelled)) {
+        if self.jobs.iter().any(|j| matches!(j.state(), JobState::Cancelled)) {
             "cancelled"
-        } else if self.jobs.iter().any(|j| matches!(j.state, JobState::Failed { .. })) {
+        } else if self.jobs.iter().any(|j| matches!(j.state(), JobState::Failed { .. })) {
             "failed"
         } else {
             "succeeded"

@@ -38,12 +38,6 @@ impl Scheduler {
         let st = self.lock();
         (0..st.studies.len()).map(|slot| snapshot(&st, slot, self.opts.lease_ttl, &self.state_dir)).collect()
     }
-
-    /// Whether a study can make no more progress; None when unknown.
-    pub fn is_finished(&self, study: &str) -> Option<bool> {
-        let st = self.lock();
-        st.find_study(study).map(|slot| st.studies[slot].finished())
-    }
 }
 
 /// The slot of `study` (NAME or NAME@VERSION), or an error naming the
@@ -77,7 +71,7 @@ pub(super) fn jobs_view(st: &State, slot: usize) -> pb::ListJobsResponse {
         .iter()
         .zip(&s.jobs)
         .map(|(planned, job)| {
-            let (state, reason) = match &job.state {
+            let (state, reason) = match job.state() {
                 JobState::Failed { reason, .. } => ("failed", Some(reason.clone())),
                 other => (other.name(), job.last_reason.clone()),
             };
@@ -89,7 +83,7 @@ pub(super) fn jobs_view(st: &State, slot: usize) -> pb::ListJobsResponse {
                 attempts: job.attempts_issued,
                 failures: job.failures,
                 last_reason: reason.unwrap_or_default(),
-                worker: job.state.lease().map_or_else(String::new, |l| {
+                worker: job.state().lease().map_or_else(String::new, |l| {
                     st.workers.get(&l.worker_id).map_or_else(|| l.worker_id.clone(), |w| w.name.clone())
                 }),
             }
@@ -116,7 +110,7 @@ pub(super) fn snapshot(st: &State, slot: usize, ttl: Duration, state_dir: &std::
         let mut seen = HashSet::new();
         let mut position = 0usize;
         for &r in &st.queue {
-            if !matches!(st.job(r).state, JobState::Queued) || !seen.insert(r) {
+            if !matches!(st.job(r).state(), JobState::Queued) || !seen.insert(r) {
                 continue;
             }
             if r.0 == slot {
@@ -125,7 +119,7 @@ pub(super) fn snapshot(st: &State, slot: usize, ttl: Duration, state_dir: &std::
             position += 1;
         }
         for (i, j) in s.jobs.iter().enumerate() {
-            if let Some(l) = j.state.lease() {
+            if let Some(l) = j.state().lease() {
                 eta.insert(i, (mean - now.duration_since(l.leased_at).as_secs_f64()).max(0.0));
             }
         }
@@ -144,7 +138,7 @@ pub(super) fn snapshot(st: &State, slot: usize, ttl: Duration, state_dir: &std::
         let mut arm_eta: f64 = 0.0;
         for (_, id) in &arm.jobs {
             let Some(&i) = s.index.get(id) else { continue };
-            count(&s.jobs[i].state, &mut a.queued, &mut a.running, &mut a.succeeded, &mut a.failed, &mut a.cancelled);
+            count(s.jobs[i].state(), &mut a.queued, &mut a.running, &mut a.succeeded, &mut a.failed, &mut a.cancelled);
             if let Some(e) = eta.get(&i) {
                 arm_eta = arm_eta.max(*e);
             }
@@ -165,14 +159,14 @@ pub(super) fn snapshot(st: &State, slot: usize, ttl: Duration, state_dir: &std::
     };
     for j in &s.jobs {
         count(
-            &j.state,
+            j.state(),
             &mut out.jobs_queued,
             &mut out.jobs_running,
             &mut out.jobs_succeeded,
             &mut out.jobs_failed,
             &mut out.jobs_cancelled,
         );
-        if let Some(l) = j.state.lease() {
+        if let Some(l) = j.state().lease() {
             out.running.push(pb::RunningJob {
                 job_id: j.id.clone(),
                 attempt: l.attempt,

@@ -155,8 +155,7 @@ impl Scheduler {
         }
 
         for r in &reused {
-            rt.jobs[r.job].state = JobState::Succeeded { attempt: r.attempt };
-            rt.jobs[r.job].attempts_issued = r.attempt;
+            rt.jobs[r.job].reuse_result(r.attempt);
         }
         let total = rt.jobs.len() as u32;
         let done = reused.len() as u32;
@@ -176,7 +175,7 @@ impl Scheduler {
                 .jobs
                 .iter()
                 .enumerate()
-                .filter(|(_, j)| matches!(j.state, JobState::Queued))
+                .filter(|(_, j)| matches!(j.state(), JobState::Queued))
                 .map(|(i, _)| i)
                 .collect();
             st.studies.push(rt);
@@ -273,7 +272,7 @@ impl Scheduler {
             let st = self.lock();
             let s = &st.studies[slot];
             let requeue: Vec<usize> =
-                s.jobs.iter().enumerate().filter(|(_, j)| pick(&j.state)).map(|(i, _)| i).collect();
+                s.jobs.iter().enumerate().filter(|(_, j)| pick(j.state())).map(|(i, _)| i).collect();
             (s.name.clone(), s.version, requeue)
         };
         let ids: Vec<String> = {
@@ -288,17 +287,14 @@ impl Scheduler {
             let mut st = self.lock();
             st.studies[slot].cancelled = false;
             for j in &mut st.studies[slot].jobs {
-                if let Some(l) = j.state.lease_mut() {
+                if let Some(l) = j.lease_mut() {
                     l.cancel_requested = false;
                 }
             }
             let mut queued = 0;
             for &j in &requeue {
                 let job = &mut st.studies[slot].jobs[j];
-                if pick(&job.state) {
-                    job.state = JobState::Queued;
-                    job.failures = 0;
-                    job.interruptions = 0;
+                if pick(job.state()) && job.requeue() {
                     queued += 1;
                     self.enqueue(&mut st, (slot, j), false);
                 }
@@ -329,16 +325,11 @@ impl Scheduler {
             let mut dropped = Vec::new();
             let mut stopping = 0;
             for j in &mut s.jobs {
-                match &mut j.state {
-                    JobState::Queued => {
-                        j.state = JobState::Cancelled;
-                        dropped.push(j.id.clone());
-                    }
-                    JobState::Leased(l) | JobState::Running(l) => {
-                        l.cancel_requested = true;
-                        stopping += 1;
-                    }
-                    _ => {}
+                if j.cancel_queued() {
+                    dropped.push(j.id.clone());
+                } else if let Some(l) = j.lease_mut() {
+                    l.cancel_requested = true;
+                    stopping += 1;
                 }
             }
             (s.name.clone(), s.version, dropped, stopping)

@@ -264,7 +264,7 @@ async fn cancel_drops_queued_jobs_and_stops_running_ones() {
 #[tokio::test(start_paused = true)]
 async fn a_restart_keeps_results_adopts_leases_and_burns_attempt_numbers() {
     let dir = tempfile::tempdir().unwrap();
-    let (done, running, w) = {
+    let (done, running, w, exited) = {
         let s = open(dir.path()).await;
         s.submit(new_study(&study_toml("rs", &[1, 2, 3], 3, 16), "a"), false).await.unwrap();
         let w = worker(&s, "w").await;
@@ -275,10 +275,9 @@ async fn a_restart_keeps_results_adopts_leases_and_burns_attempt_numbers() {
         // Let the writer commit what was sent without waiting.
         s.writer().commit(vec![]).await.unwrap();
         s.flush_tables().await;
-        (done, running, w)
+        (done, running, w, s.writer().exit_watch())
     };
-    // Give the old writer thread time to commit and exit.
-    std::thread::sleep(Duration::from_millis(200));
+    assert!(exited.wait(Duration::from_secs(30)), "the old writer thread ends and closes the ledger");
     std::fs::remove_dir_all(dir.path().join("results/rs/v1/runs")).unwrap();
 
     let s = open(dir.path()).await;
@@ -300,7 +299,7 @@ async fn a_restart_keeps_results_adopts_leases_and_burns_attempt_numbers() {
 #[tokio::test(start_paused = true)]
 async fn a_restart_rewrites_what_a_crash_left_unwritten_and_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b) = {
+    let (a, b, exited) = {
         let s = open(dir.path()).await;
         s.submit(new_study(&study_toml("bt", &[1, 2, 3], 3, 16), "a"), false).await.unwrap();
         let w = worker(&s, "w").await;
@@ -312,9 +311,9 @@ async fn a_restart_rewrites_what_a_crash_left_unwritten_and_nothing_twice() {
             s.flush_tables().await;
             done.push(x.job_id);
         }
-        (done[0].clone(), done[1].clone())
+        (done[0].clone(), done[1].clone(), s.writer().exit_watch())
     };
-    std::thread::sleep(Duration::from_millis(200));
+    assert!(exited.wait(Duration::from_secs(30)), "the old writer thread ends and closes the ledger");
     let results = dir.path().join("results/bt/v1");
     let ledger = rusqlite::Connection::open(dir.path().join("ledger.sqlite")).unwrap();
     let batch_of = |job: &str| -> Option<i64> {
@@ -384,15 +383,15 @@ async fn fleet_failures_use_no_attempt_and_retry_requeues_failed_jobs() {
 #[tokio::test(start_paused = true)]
 async fn a_worker_whose_lease_the_crash_lost_keeps_its_job_after_the_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let (w, job) = {
+    let (w, job, exited) = {
         let s = open(dir.path()).await;
         s.submit(new_study(&study_toml("lost", &[1], 3, 16), "a"), false).await.unwrap();
         let w = worker(&s, "w").await;
         let a = lease(&s, &w).await;
         s.writer().commit(vec![]).await.unwrap();
-        (w, a.job_id)
+        (w, a.job_id, s.writer().exit_watch())
     };
-    std::thread::sleep(Duration::from_millis(200));
+    assert!(exited.wait(Duration::from_secs(30)), "the old writer thread ends and closes the ledger");
     // As if the crash came before the lease reached the ledger.
     let ledger = rusqlite::Connection::open(dir.path().join("ledger.sqlite")).unwrap();
     ledger.execute("DELETE FROM attempts", []).unwrap();

@@ -2,6 +2,7 @@
 //! reaches the scheduler, and a bad one is refused with InvalidArgument
 //! naming the field, the value and what is accepted.
 
+use intervene_proto::device::Device;
 use intervene_proto::pb;
 use tonic::Status;
 
@@ -115,13 +116,9 @@ pub fn wait_ms(value: u32) -> Result<(), Status> {
     }
 }
 
+/// A device name in the one grammar of `intervene_proto::device`.
 pub fn device(value: &str) -> Result<(), Status> {
-    let ok = value == "cpu" || value.strip_prefix("cuda:").is_some_and(|n| n.parse::<u32>().is_ok());
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid("capabilities.device", format!("{} is not a device (expected cpu or cuda:N)", shown(value))))
-    }
+    value.parse::<Device>().map(|_| ()).map_err(|e| invalid("capabilities.device", e.to_string()))
 }
 
 pub fn capabilities(c: Option<&pb::Capabilities>) -> Result<(), Status> {
@@ -228,6 +225,7 @@ mod tests {
         job_id(&"0".repeat(64)).unwrap();
         study_ref("quick-start.v2@3").unwrap();
         device("cuda:1").unwrap();
+        device("cuda").unwrap();
         progress(Some(&pb::Progress { phase: 2, epoch: 1, epochs: 3, ..Default::default() })).unwrap();
     }
 

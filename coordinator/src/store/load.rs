@@ -209,23 +209,6 @@ pub fn load(conn: &Connection, path: &Path) -> Result<Snapshot> {
     Ok(snapshot)
 }
 
-/// The stored `JobResult` bytes of one job.
-pub fn result_bytes(
-    conn: &Connection,
-    path: &Path,
-    study: &str,
-    version: u32,
-    job_id: &str,
-) -> Result<Option<Vec<u8>>> {
-    conn.query_row(
-        "SELECT result FROM results WHERE study = ?1 AND version = ?2 AND job_id = ?3",
-        params![study, version, job_id],
-        |r| r.get(0),
-    )
-    .optional()
-    .map_err(|source| StoreError::Sqlite { path: path.to_path_buf(), source })
-}
-
 /// Every recorded result of a study version: (job id, attempt, worker,
 /// finished at, protobuf bytes), in job order.
 pub fn study_results(

@@ -130,6 +130,28 @@ pub struct Writer {
     tx: mpsc::Sender<Msg>,
     failure: Arc<Mutex<Option<String>>>,
     path: PathBuf,
+    exited: WriterExit,
+}
+
+/// Says when the writer thread has ended and closed the ledger (after the
+/// last [`Writer`] handle is dropped).
+#[derive(Clone, Default)]
+pub struct WriterExit(Arc<(Mutex<bool>, std::sync::Condvar)>);
+
+impl WriterExit {
+    fn set(&self) {
+        let (done, cv) = &*self.0;
+        *done.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        cv.notify_all();
+    }
+
+    /// Waits at most `timeout` for the thread to end; true when it has.
+    pub fn wait(&self, timeout: std::time::Duration) -> bool {
+        let (done, cv) = &*self.0;
+        let guard = done.lock().unwrap_or_else(|p| p.into_inner());
+        let (guard, _) = cv.wait_timeout_while(guard, timeout, |d| !*d).unwrap_or_else(|p| p.into_inner());
+        *guard
+    }
 }
 
 impl Writer {
@@ -139,11 +161,16 @@ impl Writer {
         let failure = Arc::new(Mutex::new(None));
         let thread_failure = failure.clone();
         let thread_path = path.to_path_buf();
+        let exited = WriterExit::default();
+        let thread_exited = exited.clone();
         thread::Builder::new()
             .name("ledger-writer".into())
-            .spawn(move || run(conn, rx, thread_failure, thread_path))
+            .spawn(move || {
+                run(conn, rx, thread_failure, thread_path);
+                thread_exited.set();
+            })
             .map_err(|source| StoreError::Io { path: path.to_path_buf(), source })?;
-        Ok(Writer { tx, failure, path: path.to_path_buf() })
+        Ok(Writer { tx, failure, path: path.to_path_buf(), exited })
     }
 
     /// Queue a write; it is committed with the next batch. Returns an error
@@ -207,6 +234,11 @@ impl Writer {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A handle that outlives this one and says when the thread has ended.
+    pub fn exit_watch(&self) -> WriterExit {
+        self.exited.clone()
     }
 }
 

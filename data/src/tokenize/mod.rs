@@ -10,6 +10,7 @@ pub mod bpe;
 pub mod pylex;
 pub mod whitespace;
 
+use intervene_proto::files::write_atomic;
 use std::path::Path;
 
 use intervene_proto::job::TokenizerKind;
@@ -34,14 +35,6 @@ struct Manifest {
 const MANIFEST: &str = "tokenizer.json";
 const BPE_SOURCE: &str = "bpe-source.json";
 const BPE_TARGET: &str = "bpe-target.json";
-
-pub fn kind_name(kind: TokenizerKind) -> &'static str {
-    match kind {
-        TokenizerKind::CodeWhitespace => "code-whitespace",
-        TokenizerKind::PythonLexer => "python-lexer",
-        TokenizerKind::Bpe => "bpe",
-    }
-}
 
 impl Tokenizer {
     /// A tokenizer that needs no training (code-whitespace, python-lexer).
@@ -99,15 +92,8 @@ impl Tokenizer {
         }
     }
 
-    /// A docstring from source tokens, for display.
-    pub fn detokenize_source(&self, tokens: &[String]) -> String {
-        match self.kind {
-            TokenizerKind::Bpe => BpeModel::detokenize(tokens),
-            _ => whitespace::detokenize(tokens),
-        }
-    }
-
-    /// Writes `tokenizer.json` (and the two BPE models) into `dir`.
+    /// Writes `tokenizer.json` (and the two BPE models) into `dir`, each
+    /// file atomically.
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let manifest = serde_json::to_string_pretty(&Manifest { kind: self.kind })
@@ -141,7 +127,7 @@ impl Tokenizer {
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).map_err(|e| Error::io(path, e))
+    write_atomic(path, |tmp| std::fs::write(tmp, text)).map_err(|e| Error::io(path, e))
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@
 
 use std::path::{Path, PathBuf};
 
+use intervene_proto::files::sha256_file;
 use intervene_proto::pb;
-use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio_stream::StreamExt;
 
@@ -95,7 +95,7 @@ impl DatasetCache {
                 Ok(_) => {
                     let digest = {
                         let part = part.clone();
-                        tokio::task::spawn_blocking(move || sha256_file(&part))
+                        tokio::task::spawn_blocking(move || sha256_file(&part).map_err(io(&part)))
                             .await
                             .map_err(|e| bad(format!("hashing: {e}")))??
                     };
@@ -162,19 +162,4 @@ impl DatasetCache {
             Some(t) => Err(fetch(tonic::Status::unavailable(format!("stream ended at byte {at} of {t}")))),
         }
     }
-}
-
-fn sha256_file(path: &Path) -> Result<String, CacheError> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path).map_err(io(path))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buf).map_err(io(path))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
 }

@@ -9,14 +9,16 @@
 
 use std::path::{Path, PathBuf};
 
+use intervene_proto::device::Device;
 use intervene_proto::pb;
 
-/// Capabilities of a worker that runs on `device` ("cpu" or "cuda:N").
+/// Capabilities of a worker that runs on `device` (a name
+/// `intervene_proto::device` parses: "cpu", "cuda" or "cuda:N").
 pub fn detect(device: &str) -> pb::Capabilities {
     let (torch_version, cuda_version) = torch_versions().unwrap_or_default();
-    let (gpu_name, gpu_memory_bytes) = match device.strip_prefix("cuda:").and_then(|n| n.parse::<u32>().ok()) {
-        Some(index) => gpu_info(index).unwrap_or_default(),
-        None => (String::new(), 0),
+    let (gpu_name, gpu_memory_bytes) = match device.parse() {
+        Ok(Device::Cuda(index)) => gpu_info(index as u32).unwrap_or_default(),
+        _ => (String::new(), 0),
     };
     pb::Capabilities {
         hostname: hostname(),

@@ -94,7 +94,9 @@ impl Connection {
 }
 
 /// Whether a failed call is worth repeating later: the coordinator is
-/// away, restarting or busy. Everything else is an answer.
+/// away, restarting or busy. Everything else is an answer. Decided by the
+/// status code alone, never by the message text (a refused token is
+/// `Unauthenticated`, which is not in the list).
 pub fn is_transient(status: &Status) -> bool {
     matches!(
         status.code(),
@@ -105,7 +107,7 @@ pub fn is_transient(status: &Status) -> bool {
             | Code::Aborted
             | Code::Cancelled
             | Code::Internal
-    ) && !status.message().contains("invalid bearer token")
+    )
 }
 
 /// Exponential back-off with jitter, from 200 ms to `max`.
@@ -166,5 +168,8 @@ mod tests {
         assert!(!is_transient(&Status::unauthenticated("invalid bearer token")));
         assert!(!is_transient(&Status::invalid_argument("job_id: bad")));
         assert!(!is_transient(&Status::not_found("no study")));
+        // The code decides, whatever the message says.
+        assert!(is_transient(&Status::unavailable("proxy: invalid bearer token upstream")));
+        assert!(!is_transient(&Status::unauthenticated("connection refused")));
     }
 }

@@ -1,11 +1,12 @@
 //! Results not yet acknowledged by the coordinator, kept on disk until they
 //! are: `<dir>/<study>@<version>-<job>-<attempt>.pb`, the `CompleteRequest`
-//! protobuf, written atomically (temporary file, fsync, rename) before the
+//! protobuf, written atomically (`files::write_atomic`) before the
 //! first send. A worker that dies, or a coordinator that is away, loses no
 //! finished work: the next start of the agent resends every file here.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use intervene_proto::files::write_atomic;
 use intervene_proto::pb;
 use prost::Message;
 
@@ -30,23 +31,10 @@ impl Pending {
 
     /// Keep `req` until [`Pending::remove`] is called for it.
     pub fn save(&self, req: &pb::CompleteRequest) -> Result<PathBuf, PendingError> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| PendingError::Io { path, source }
-        };
-        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
         let path = self.file(req);
-        let tmp = path.with_extension("tmp");
-        {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-            f.write_all(&req.encode_to_vec()).map_err(io(&tmp))?;
-            f.sync_all().map_err(io(&tmp))?;
-        }
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
-        if let Ok(d) = std::fs::File::open(&self.dir) {
-            let _ = d.sync_all();
-        }
+        let bytes = req.encode_to_vec();
+        write_atomic(&path, |tmp| std::fs::write(tmp, &bytes))
+            .map_err(|source| PendingError::Io { path: path.clone(), source })?;
         Ok(path)
     }
 

@@ -73,16 +73,6 @@ pub fn percent_true(matches: impl IntoIterator<Item = bool>) -> f64 {
     if n == 0 { 0.0 } else { 100.0 * hit as f64 / n as f64 }
 }
 
-/// Mean of a sequence, 0 when empty.
-pub fn mean(values: impl IntoIterator<Item = f64>) -> f64 {
-    let (mut sum, mut n) = (0.0, 0usize);
-    for v in values {
-        sum += v;
-        n += 1;
-    }
-    if n == 0 { 0.0 } else { sum / n as f64 }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
