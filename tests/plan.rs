@@ -148,7 +148,12 @@ fn plan_warns_when_the_seeds_cannot_detect_the_minimum_effect() {
         // Two seeds whatever the quickstart uses: the numbers below are for k = 2.
         let study: String = quickstart
             .lines()
-            .map(|l| if l.starts_with("seeds = ") { format!("seeds = [1, 2]\n{line}\n") } else { format!("{l}\n") })
+            .map(|l| match l {
+                l if l.starts_with("seeds = ") => format!("seeds = [1, 2]\n{line}\n"),
+                // The copy lives elsewhere: a source that needs no path.
+                l if l.starts_with("source = ") => "source = { kind = \"python-stdlib\" }\n".to_string(),
+                l => format!("{l}\n"),
+            })
             .collect();
         assert!(study.contains(line), "the quickstart has no `seeds = ` line");
         std::fs::write(&path, study).unwrap();
