@@ -92,10 +92,7 @@ pub fn prepare(pairs: &[Pair], data: &DataSpec, mutation: Option<&MutationSpec>,
             let measure = measuring_tokenizer(pairs, data)?;
             let keep: Vec<bool> = pairs
                 .iter()
-                .map(|p| {
-                    measure.source_tokens(&p.docstring).len() <= max_src
-                        && measure.target_tokens(&p.code).len() <= max_tgt
-                })
+                .map(|p| measure.source_fits(&p.docstring, max_src) && measure.target_fits(&p.code, max_tgt))
                 .collect();
             let dropped = keep.iter().filter(|k| !**k).count();
             (keep, dropped)

@@ -6,6 +6,7 @@
 //! | python-lexer    | recipe of seed 002     | Python tokens, strings as characters |
 //! | bpe             | byte-level BPE (own)   | byte-level BPE (own)                 |
 
+pub mod bound;
 pub mod bpe;
 pub mod pylex;
 pub mod whitespace;
@@ -79,6 +80,25 @@ impl Tokenizer {
             (None, TokenizerKind::PythonLexer) => pylex::tokenize(code),
             (None, _) => whitespace::tokenize(code),
         }
+    }
+
+    /// Whether `docstring` has at most `max` source tokens; the same answer
+    /// as counting [`Self::source_tokens`], without tokenizing a text whose
+    /// BPE lower bound is already over (most of a mined data set under a
+    /// short limit).
+    pub fn source_fits(&self, docstring: &str, max: usize) -> bool {
+        if self.bpe.is_some() && bound::min_pieces(docstring) > max {
+            return false;
+        }
+        self.source_tokens(docstring).len() <= max
+    }
+
+    /// [`Self::source_fits`] for the target side.
+    pub fn target_fits(&self, code: &str, max: usize) -> bool {
+        if self.bpe.is_some() && bound::min_pieces(code) > max {
+            return false;
+        }
+        self.target_tokens(code).len() <= max
     }
 
     /// Code from target tokens where the kind allows it
@@ -165,6 +185,25 @@ mod tests {
             ),
             CODE[0]
         );
+    }
+
+    #[test]
+    fn fits_agrees_with_counting_the_tokens() {
+        let code: Vec<String> = (0..40)
+            .map(|i| format!("def f{i}(x, y='it''s'):\n    # don't\n    return x * {i} + y  # {}\n", "ab ".repeat(i)))
+            .chain(["", "naïve = 'é'\n", "\t\n"].map(String::from))
+            .collect();
+        let texts: Vec<&str> = code.iter().map(String::as_str).collect();
+        for kind in [TokenizerKind::CodeWhitespace, TokenizerKind::PythonLexer, TokenizerKind::Bpe] {
+            let tok = Tokenizer::train(kind, &texts, &texts, 400, 400).unwrap();
+            for text in &texts {
+                let (n, m) = (tok.target_tokens(text).len(), tok.source_tokens(text).len());
+                for max in [0, 1, 5, 20, 40, 80, 200] {
+                    assert_eq!(tok.target_fits(text, max), n <= max, "{kind:?} {text:?} max {max}: {n} tokens");
+                    assert_eq!(tok.source_fits(text, max), m <= max, "{kind:?} {text:?} max {max}: {m} tokens");
+                }
+            }
+        }
     }
 
     #[test]
