@@ -42,6 +42,30 @@ fn every_experiment_plans_and_prints_the_table() {
 }
 
 #[test]
+fn changed_lists_only_what_differs_from_the_control() {
+    let out = intervene(&["plan", "--json", "experiments/rnn-architectures.toml"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let changed = |arm: &str| -> String {
+        let a = plan["arms"].as_array().unwrap().iter().find(|a| a["name"] == arm).unwrap_or_else(|| panic!("{arm}"));
+        a["changed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|kv| format!("{}={}", kv[0].as_str().unwrap(), kv[1].as_str().unwrap()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    assert_eq!(changed("control"), "");
+    assert_eq!(changed("architecture/lstm"), "arch=lstm");
+    // The override is the change; the shared hidden_dim is not.
+    assert_eq!(changed("architecture/rnn"), "arch=rnn, bidirectional=false");
+    let table = String::from_utf8_lossy(&intervene(&["plan", "experiments/rnn-architectures.toml"]).stdout).to_string();
+    let control = table.lines().find(|l| l.starts_with("control ")).unwrap();
+    assert!(control.split_whitespace().nth(3) == Some("-"), "{control}");
+}
+
+#[test]
 fn the_reference_study_learns_at_the_reference_size() {
     let f = "experiments/rnn-architectures.toml";
     let out = intervene(&["plan", f]);

@@ -130,7 +130,7 @@ pub fn render(study: &Study, plan: &Plan) -> String {
             arm.name.clone(),
             arm.intervention.clone().unwrap_or_else(|| "-".into()),
             arm.kind.clone(),
-            arm.changed_text(),
+            Some(arm.changed_text()).filter(|c| !c.is_empty()).unwrap_or_else(|| "-".into()),
             arm.arch.to_string(),
             thousands(arm.params),
             steps.map_or_else(|| "-".into(), thousands),

@@ -48,8 +48,9 @@ pub struct Arm {
     pub bucket: Option<String>,
     pub arch: Arch,
     pub params: u64,
-    /// What differs from `compare_to` (or, for the control and an inter
-    /// bucket's reference arm, what defines the arm).
+    /// What differs from the control: the varied knobs, the mutation, or an
+    /// inter arm's arch with the knobs its overrides change (with its
+    /// size knob inside a bucket). Empty for the control.
     pub changed: Vec<(String, String)>,
     /// (seed, job id), one per study seed.
     pub jobs: Vec<(u64, String)>,
@@ -124,16 +125,6 @@ pub fn warnings(study: &Study, plan: &Plan) -> SpecWarnings {
     SpecWarnings(study.source.locate(steps::sampling_warnings(study, plan)).0)
 }
 
-/// The knobs that size a model, shown for the control arm.
-fn size_of(r: &Resolved) -> Vec<(String, String)> {
-    use intervene_proto::job::ModelSpec::*;
-    match &r.model {
-        Rnn(m) | Gru(m) | Lstm(m) => vec![("hidden_dim".into(), m.hidden_dim.to_string())],
-        LstmAttention(m) => vec![("hidden_dim".into(), m.hidden_dim.to_string())],
-        Transformer(m) => vec![("d_model".into(), m.d_model.to_string())],
-    }
-}
-
 struct ArmDraft {
     name: String,
     intervention: Option<String>,
@@ -155,17 +146,16 @@ struct Builder<'s> {
 }
 
 impl Builder<'_> {
-    /// The control arm, defined by its architecture and size.
+    /// The control arm: nothing changed (the ARCH and PARAMS columns show
+    /// what it is).
     fn control(&mut self, control: &Resolved) {
-        let mut defining = vec![("arch".to_string(), self.study.control.arch.to_string())];
-        defining.extend(size_of(control));
         self.add(ArmDraft {
             name: CONTROL_ARM.into(),
             intervention: None,
             kind: KIND_CONTROL,
             compare_to: None,
             bucket: None,
-            changed: defining,
+            changed: Vec::new(),
             resolved: control.clone(),
             mutation: None,
         });
@@ -204,8 +194,17 @@ impl Builder<'_> {
             };
             let reference_arm = format!("{name}/{reference}");
             let arm_name = format!("{name}/{}", config.arch);
+            // The arch and the knobs its overrides set to other values than
+            // the control's (e.g. `bidirectional=false`), not the ones it shares.
             let mut changed = vec![("arch".to_string(), config.arch.to_string())];
-            changed.extend(size_of(&resolved));
+            let control = &self.study.control.knobs;
+            changed.extend(
+                config
+                    .knobs
+                    .iter()
+                    .filter(|(k, v)| control.get(*k) != Some(v))
+                    .map(|(k, v)| (k.to_string(), v.to_string())),
+            );
             self.add(ArmDraft {
                 compare_to: (arm_name != reference_arm).then_some(reference_arm),
                 name: arm_name,
