@@ -173,7 +173,7 @@ pub static KNOBS: &[Knob] = &[
     Knob { name: "teacher_forcing", section: Section::Train, ty: Ty::Float, scope: RECURRENT, range: float(0.0, 1.0, false, false), doc: "ground-truth input probability at the start" },
     Knob { name: "scheduled_sampling", section: Section::Train, ty: Ty::Str, scope: RECURRENT, range: Range::OneOf(SCHEDULES), doc: "teacher-forcing schedule" },
     Knob { name: "teacher_forcing_min", section: Section::Train, ty: Ty::Float, scope: RECURRENT, range: float(0.0, 1.0, false, false), doc: "where the schedule decays to" },
-    Knob { name: "sampling_k", section: Section::Train, ty: Ty::Float, scope: RECURRENT, range: float(0.0, 1e9, true, false), doc: "inverse-sigmoid steepness in steps" },
+    Knob { name: "sampling_k", section: Section::Train, ty: Ty::Float, scope: RECURRENT, range: float(1.0, 1e9, false, false), doc: "inverse-sigmoid steepness in steps" },
     Knob { name: "early_stopping_patience", section: Section::Train, ty: Ty::Int, scope: Scope::Everywhere, range: Range::Int(0, 100_000), doc: "epochs without improvement before stopping (0: never)" },
     Knob { name: "batching", section: Section::Train, ty: Ty::Str, scope: Scope::Everywhere, range: Range::OneOf(BATCHINGS), doc: "training batches: random, or bucketed by length" },
     // decode
