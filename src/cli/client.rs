@@ -101,9 +101,10 @@ pub fn submission(file: &Path, new_version: bool) -> anyhow::Result<pb::SubmitSt
 }
 
 /// "submitted study s version 1: 4 jobs (4 new, 0 already queued or
-/// running, 0 already done)". Every job is in exactly one of the three
-/// counts, so they add up to the total whatever state the study was in; on
-/// a resumption "new" is the failed or cancelled jobs queued again.
+/// running, 0 already done)". The counts add up to the total whatever state
+/// the study was in (a job left queued by an earlier submission is not
+/// counted as queued by this one); on a resumption the first count is the
+/// failed or cancelled jobs queued again.
 pub fn describe_submission(r: &pb::SubmitStudyResponse) -> String {
     let (what, queued) = if r.resumed { ("resumed", "queued again") } else { ("submitted", "new") };
     let mut counts = format!(
