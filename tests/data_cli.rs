@@ -174,3 +174,36 @@ fn env_merges_listed_trees_without_duplicates_and_caches_them() {
     assert_eq!(row(&again, &tree), ["8", "0", "yes"], "{again}");
     assert_eq!(row(&again, &copy), ["8", "8", "yes"], "{again}");
 }
+
+#[test]
+fn a_missing_file_or_folder_is_one_error_that_says_the_os_error_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("missing.parquet");
+    let o = intervene(&["data", "show", missing.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("missing.parquet") && err.starts_with("error: "), "{err}");
+    assert_eq!(err.matches("(os error 2)").count(), 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    let out = tmp.path().join("out.parquet");
+    let o = intervene(&["data", "mine", tmp.path().join("nodir").to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("nodir"), "{err}");
+    assert_eq!(err.matches("(os error 2)").count(), 1, "{err}");
+}
+
+#[test]
+fn mining_a_folder_without_functions_is_an_error_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = tmp.path().join("mined.parquet");
+    let o = intervene(&["data", "mine", empty.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(err.starts_with("error: ") && err.contains("empty") && err.contains("no pairs"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!out.exists(), "a 0-pair file was written");
+}

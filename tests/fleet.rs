@@ -24,7 +24,11 @@ fn two_workers_run_every_job_exactly_once_and_resubmission_runs_nothing() {
     let out = run_cli(intervene(&["submit", file.to_str().unwrap(), "--coordinator", &url]), 120);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.contains("submitted study pair version 1: 10 jobs (10 queued, 0 already done)"), "{stdout}");
+    assert!(
+        stdout
+            .contains("submitted study pair version 1: 10 jobs (10 new, 0 already queued or running, 0 already done)"),
+        "{stdout}"
+    );
 
     deadline.wait_for("the study to finish", || succeeded(&state, "pair", 1) == 10);
     assert_complete_and_unique(&state, "pair", 1, 10, 1);
@@ -45,7 +49,12 @@ fn two_workers_run_every_job_exactly_once_and_resubmission_runs_nothing() {
     let out = run_cli(intervene(&["submit", file.to_str().unwrap(), "--coordinator", &url]), 120);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.contains("resumed study pair version 1: 10 jobs (0 queued, 10 already done)"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "resumed study pair version 1: 10 jobs (0 queued again, 0 already queued or running, 10 already done)"
+        ),
+        "{stdout}"
+    );
     // Nothing was queued, so nothing can be leased: the ledger says so now,
     // with no wait.
     let out = run_cli(intervene(&["status", "pair", "--coordinator", &url]), 30);
@@ -67,7 +76,11 @@ fn two_workers_run_every_job_exactly_once_and_resubmission_runs_nothing() {
     let out = run_cli(intervene(&["submit", edited.to_str().unwrap(), "--coordinator", &url, "--new-version"]), 120);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.contains("submitted study pair version 2: 12 jobs (2 queued, 10 already done)"), "{stdout}");
+    assert!(
+        stdout
+            .contains("submitted study pair version 2: 12 jobs (2 new, 0 already queued or running, 10 already done)"),
+        "{stdout}"
+    );
     deadline.wait_for("version 2 to finish", || succeeded(&state, "pair", 2) == 12);
     assert_complete_and_unique(&state, "pair", 2, 12, 1);
     assert_eq!(Ledger::open(&state).unwrap().count("SELECT COUNT(*) FROM attempts"), 12, "only the two new jobs ran");
@@ -89,7 +102,10 @@ fn two_workers_train_a_tiny_study_for_real() {
     let out = run_cli(intervene(&["submit", file.to_str().unwrap(), "--coordinator", &url]), 120);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.contains("submitted study real version 1: 4 jobs (4 queued, 0 already done)"), "{stdout}");
+    assert!(
+        stdout.contains("submitted study real version 1: 4 jobs (4 new, 0 already queued or running, 0 already done)"),
+        "{stdout}"
+    );
 
     deadline.wait_for("the study to finish", || {
         let s = job_states(&state, "real", 1);
@@ -134,7 +150,12 @@ fn cancel_drops_queued_jobs_and_a_resubmission_resumes() {
 
     let out = run_cli(intervene(&["submit", file.to_str().unwrap(), "--coordinator", &url]), 120);
     let (stdout, _) = text(&out);
-    assert!(stdout.contains("resumed study cx version 1: 6 jobs (6 queued, 0 already done)"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "resumed study cx version 1: 6 jobs (6 queued again, 0 already queued or running, 0 already done)"
+        ),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -149,4 +170,16 @@ fn bad_requests_name_the_field() {
     assert!(stderr.contains("study: `no such study` is not a study name"), "{stderr}");
     let out = run_cli(intervene(&["status", "absent", "--coordinator", &url]), 30);
     assert!(text(&out).1.contains("no study `absent`"), "{}", text(&out).1);
+
+    // --data-dir skips the local check: the coordinator's refusal is the
+    // study file's own error lines, each said once.
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "version = 1\n[study]\nname = \"x\"\nseedz = 3\n").unwrap();
+    let data_dir = tmp.path().to_str().unwrap();
+    let out = run_cli(intervene(&["submit", bad.to_str().unwrap(), "--coordinator", &url, "--data-dir", data_dir]), 30);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.starts_with("error: ") && stderr.contains("bad.toml:4:1: study.seedz"), "{stderr}");
+    assert_eq!(stderr.lines().filter(|l| l.contains("seedz`")).count(), 1, "{stderr}");
+    assert!(!stderr.lines().next().unwrap_or("").contains("spec_toml"), "{stderr}");
 }

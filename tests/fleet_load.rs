@@ -24,7 +24,7 @@ fn two_hundred_workers_ten_thousand_jobs_nothing_lost_nothing_duplicated() {
     let out = run_cli(intervene(&["submit", file.to_str().unwrap(), "--coordinator", &url]), 300);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.contains("10000 jobs (10000 queued"), "{stdout}");
+    assert!(stdout.contains("10000 jobs (10000 new"), "{stdout}");
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let summaries = rt.block_on(async {

@@ -28,7 +28,7 @@ fn run_executes_a_study_locally_and_resumes_without_rerunning() {
     let out = run();
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stderr.contains("submitted study local version 1: 6 jobs (6 queued"), "{stderr}");
+    assert!(stderr.contains("submitted study local version 1: 6 jobs (6 new"), "{stderr}");
     assert!(stdout.contains("study local v1: succeeded (6 of 6 jobs succeeded, 0 failed, 0 cancelled)"), "{stdout}");
     // The summary: one line per arm with n and mean ± sd of each outcome.
     assert!(stdout.contains("ARM") && stdout.contains("BLEU"), "{stdout}");
@@ -40,9 +40,29 @@ fn run_executes_a_study_locally_and_resumes_without_rerunning() {
     let out = run();
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("resumed study local version 1: 6 jobs (0 queued, 6 already done)"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "resumed study local version 1: 6 jobs (0 queued again, 0 already queued or running, 6 already done)"
+        ),
+        "{stderr}"
+    );
     assert!(stdout.contains("succeeded (6 of 6"), "{stdout}");
     assert_eq!(Ledger::open(&state).unwrap().count("SELECT COUNT(*) FROM attempts"), 6, "nothing ran again");
+
+    // A version that does not exist: the error lists the ones that do.
+    let out = run_cli(intervene(&["status", "local@9", "--state", state.to_str().unwrap()]), 30);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("local@9") && stderr.contains("local@1"), "{stderr}");
+
+    // The device hint names run's own flag (run has no --gpus).
+    let out = run_cli(
+        intervene(&["run", file.to_str().unwrap(), "--device", "cuda:64", "--state", state.to_str().unwrap()]),
+        60,
+    );
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("--device cuda:64") && !stderr.contains("--gpus"), "{stderr}");
 }
 
 #[test]

@@ -88,7 +88,7 @@ fn score_bleu_agrees_with_sacrebleu_to_four_decimals() {
     for (got, want) in per_line.iter().zip(sacrebleu_sentences) {
         assert!((got - want).abs() < 1e-4, "{got} vs {want}");
     }
-    let cxg = score(tmp.path(), "codexglue-bleu", &[])[0];
+    let cxg = score(tmp.path(), "codexglue_bleu", &[])[0];
     assert!((cxg - 72.5897250642814).abs() < 1e-4, "{cxg}");
 }
 
@@ -97,14 +97,16 @@ fn score_exact_match_and_token_accuracy() {
     let tmp = tempfile::tempdir().unwrap();
     files(tmp.path());
     // Only the first line is identical after stripping.
-    let em = score(tmp.path(), "exact-match", &[])[0];
+    let em = score(tmp.path(), "exact_match", &[])[0];
     assert!((em - 100.0 / 12.0).abs() < 1e-4, "{em}");
     let h = tmp.path().join("hyp.txt");
     std::fs::write(&h, "a b c\nx y\n").unwrap();
     std::fs::write(tmp.path().join("ref.txt"), "a b d\nx y z\n").unwrap();
     // 2 of 3 plus 2 of 3 reference tokens.
-    let acc = score(tmp.path(), "token-accuracy", &[])[0];
+    let acc = score(tmp.path(), "token_accuracy", &[])[0];
     assert!((acc - 400.0 / 6.0).abs() < 1e-4, "{acc}");
+    // The spelling of earlier versions still works.
+    assert_eq!(score(tmp.path(), "token-accuracy", &[]), [acc]);
     assert_eq!(score(tmp.path(), "exact-match", &["--per-line"]), [0.0, 0.0]);
 }
 
@@ -133,7 +135,18 @@ fn score_refuses_misaligned_and_unreadable_files() {
 
     let out = intervene(tmp.path(), &["score", "--metric", "rouge", "--hyp", "hyp.txt", "--ref", "ref.txt"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("codexglue-bleu"), "{}", stderr(&out));
+    let err = stderr(&out);
+    // The accepted values are listed with the names studies use.
+    assert!(err.contains("codexglue_bleu") && err.contains("token_accuracy"), "{err}");
+    assert!(!err.contains("token-accuracy"), "{err}");
+
+    std::fs::write(tmp.path().join("empty_hyp.txt"), "").unwrap();
+    std::fs::write(tmp.path().join("empty_ref.txt"), "").unwrap();
+    let out = intervene(tmp.path(), &["score", "--metric", "bleu", "--hyp", "empty_hyp.txt", "--ref", "empty_ref.txt"]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("empty_hyp.txt") && err.contains("empty_ref.txt") && err.contains("no lines"), "{err}");
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
 }
 
 const STUDY: &str = r#"
@@ -190,6 +203,13 @@ fn train_writes_tables_and_a_checkpoint_that_generates() {
     let out =
         intervene(dir, &["train", "tiny.toml", "--arm", "control", "--seed", "1", "--out", "out", "--threads", "1"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // One progress line per epoch on stderr, with both losses and the time.
+    let log = stderr(&out);
+    for epoch in ["epoch 1/2: train loss ", "epoch 2/2: train loss "] {
+        let line = log.lines().find(|l| l.starts_with(epoch)).unwrap_or_else(|| panic!("no {epoch:?} in\n{log}"));
+        assert!(line.contains(", valid loss ") && line.ends_with(" s"), "{line}");
+    }
+    assert_eq!(log.lines().filter(|l| l.starts_with("epoch ")).count(), 2, "{log}");
     let text = stdout(&out);
     for key in ["bleu", "token_accuracy", "exact_match", "syntax_valid", "checkpoint"] {
         assert!(text.contains(key), "no {key} in\n{text}");
@@ -219,6 +239,11 @@ fn train_writes_tables_and_a_checkpoint_that_generates() {
         stdout(&o)
     };
     assert_eq!(sample("3"), sample("3"));
+    // Several docstrings: each output under its number and first words.
+    let labelled = sample("3");
+    let first = labelled.find("[1] solve returns the largest element of xs\n");
+    let second = labelled.find("[2] another one\n");
+    assert!(matches!((first, second), (Some(a), Some(b)) if a < b), "{labelled}");
 }
 
 /// The target counts of the `batches` line: "bucketed: 4,321 target tokens

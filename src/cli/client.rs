@@ -100,15 +100,28 @@ pub fn submission(file: &Path, new_version: bool) -> anyhow::Result<pb::SubmitSt
     })
 }
 
+/// "submitted study s version 1: 4 jobs (4 new, 0 already queued or
+/// running, 0 already done)". The counts add up to the total whatever state
+/// the study was in (a job left queued by an earlier submission is not
+/// counted as queued by this one); on a resumption the first count is the
+/// failed or cancelled jobs queued again.
 pub fn describe_submission(r: &pb::SubmitStudyResponse) -> String {
-    let what = if r.resumed { "resumed" } else { "submitted" };
+    let (what, queued) = if r.resumed { ("resumed", "queued again") } else { ("submitted", "new") };
+    let mut counts = format!(
+        "{} {queued}, {} already queued or running, {} already done",
+        r.jobs_queued, r.jobs_in_progress, r.jobs_already_done
+    );
+    // Fatal failures are neither queued again nor done: say so rather than
+    // leave the counts short of the total.
+    let rest = r.jobs_total.saturating_sub(r.jobs_queued + r.jobs_in_progress + r.jobs_already_done);
+    if rest > 0 {
+        counts.push_str(&format!(", {rest} failed and not retried (intervene retry queues them)"));
+    }
     format!(
-        "{what} study {} version {}: {} jobs ({} queued, {} already done), data set {}",
+        "{what} study {} version {}: {} jobs ({counts}), data set {}",
         r.study,
         r.version,
         r.jobs_total,
-        r.jobs_queued,
-        r.jobs_already_done,
         intervene_proto::job::short_id(&r.dataset_hash)
     )
 }
@@ -355,4 +368,30 @@ pub fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
         );
         Ok(ExitCode::SUCCESS)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resubmission_says_which_jobs_were_already_under_way() {
+        let r = pb::SubmitStudyResponse {
+            study: "tiny".into(),
+            version: 1,
+            jobs_total: 2,
+            jobs_in_progress: 2,
+            resumed: true,
+            dataset_hash: "ab".repeat(32),
+            ..Default::default()
+        };
+        let line = describe_submission(&r);
+        assert!(line.contains("2 jobs (0 queued again, 2 already queued or running, 0 already done)"), "{line}");
+        let fresh = pb::SubmitStudyResponse { jobs_total: 3, jobs_queued: 2, jobs_already_done: 1, ..r.clone() };
+        let fresh = pb::SubmitStudyResponse { resumed: false, jobs_in_progress: 0, ..fresh };
+        let line = describe_submission(&fresh);
+        assert!(line.contains("3 jobs (2 new, 0 already queued or running, 1 already done)"), "{line}");
+        let fatal = pb::SubmitStudyResponse { jobs_total: 4, ..fresh };
+        assert!(describe_submission(&fatal).contains(", 1 failed and not retried"), "{}", describe_submission(&fatal));
+    }
 }

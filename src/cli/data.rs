@@ -109,6 +109,18 @@ fn mine(a: MineArgs) -> anyhow::Result<ExitCode> {
     let (pairs, report) = mine_tree(&a.dir, options)?;
     bar.finish_and_clear();
     print_report(&report);
+    // A 0-pair data set is never what was meant (a wrong folder, a tree of
+    // tests only) and fails later, far from the cause: refuse it here.
+    if pairs.is_empty() {
+        bail!(
+            "{}: no pairs to write ({} .py files read, {} functions with a docstring, {} kept); {} was not written",
+            a.dir.display(),
+            report.files_read,
+            report.functions_found,
+            report.kept,
+            a.output.display()
+        );
+    }
     let info = write_dataset(&pairs, &a.output)?;
     println!(
         "wrote {} pairs to {} ({}, sha256 {})",

@@ -4,6 +4,7 @@
 mod analysis;
 mod client;
 mod data;
+mod errors;
 mod fleet;
 mod plan;
 mod power;
@@ -96,14 +97,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            // `{:#}` prints the whole context chain on one line per cause.
-            // Study-file errors are already a list of `error: ...` lines.
-            let text = format!("{err:#}");
-            if text.starts_with("error: ") {
-                eprintln!("{text}")
-            } else {
-                eprintln!("error: {text}")
-            }
+            eprintln!("{}", errors::render(&err));
             ExitCode::FAILURE
         }
     }

@@ -132,7 +132,7 @@ pub fn plain_line(s: &pb::StudyStatus) -> String {
     );
     for r in &s.running {
         let p = r.progress.unwrap_or_default();
-        let id = intervene_proto::job::short_id(&r.job_id);
+        let id = job_label(r);
         match phase(&p) {
             Some(what) => line.push_str(&format!(" | {id} {what}")),
             None if p.epochs > 0 => {
@@ -142,6 +142,14 @@ pub fn plain_line(s: &pb::StudyStatus) -> String {
         }
     }
     line
+}
+
+/// A running job as the user knows it, "control seed 2 (ab12cd34ef56)":
+/// its arm(s) and seed, and the short id that `status --jobs` and the
+/// logs use. A coordinator too old to send the arms gives only the id.
+fn job_label(r: &pb::RunningJob) -> String {
+    let id = intervene_proto::job::short_id(&r.job_id);
+    if r.arms.is_empty() { id.to_string() } else { format!("{} seed {} ({id})", r.arms.join(","), r.seed) }
 }
 
 /// What a job outside its training epochs is doing: its progress then
@@ -201,6 +209,8 @@ pub fn arm_table(s: &pb::StudyStatus) -> String {
     out.push_str(&t.render());
     if !s.running.is_empty() {
         let mut t = TextTable::new(&[
+            ("ARM", Align::Left),
+            ("SEED", Align::Right),
             ("JOB", Align::Left),
             ("ATTEMPT", Align::Right),
             ("WORKER", Align::Left),
@@ -210,6 +220,8 @@ pub fn arm_table(s: &pb::StudyStatus) -> String {
         for r in &s.running {
             let p = r.progress.unwrap_or_default();
             t.row(vec![
+                if r.arms.is_empty() { "-".into() } else { r.arms.join(",") },
+                if r.arms.is_empty() { "-".into() } else { r.seed.to_string() },
                 intervene_proto::job::short_id(&r.job_id).to_string(),
                 r.attempt.to_string(),
                 r.worker.clone(),
@@ -276,13 +288,17 @@ mod tests {
             running: vec![pb::RunningJob {
                 job_id: "ab".repeat(32),
                 progress: Some(pb::Progress { epoch: 2, epochs: 5, train_loss: 1.5, ..Default::default() }),
+                arms: vec!["arch/gru".into()],
+                seed: 3,
                 ..Default::default()
             }],
             ..Default::default()
         };
         let line = plain_line(&s);
         assert!(line.contains("study q v1: 2/6 done, 1 running, 3 queued, 0 failed"), "{line}");
-        assert!(line.ends_with("| abababababab epoch 2/5 loss 1.500"), "{line}");
+        assert!(line.ends_with("| arch/gru seed 3 (abababababab) epoch 2/5 loss 1.500"), "{line}");
+        let table = arm_table(&s);
+        assert!(table.lines().any(|l| l.trim_start().starts_with("arch/gru") && l.contains("abababababab")), "{table}");
     }
 
     #[test]

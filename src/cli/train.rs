@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -83,15 +83,21 @@ pub struct GenerateArgs {
     pub docstring: Vec<String>,
 }
 
+/// The names are the study files' and the result tables' (`token_accuracy`);
+/// the hyphenated spellings clap would derive are accepted too, unlisted, for
+/// scripts written before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Metric {
     /// Corpus BLEU as sacrebleu computes it (13a, exp smoothing).
     Bleu,
     /// CodeXGLUE's smoothed BLEU-4 (mean of sentence scores).
+    #[value(name = "codexglue_bleu", alias = "codexglue-bleu")]
     CodexglueBleu,
     /// Lines equal after stripping surrounding whitespace, in percent.
+    #[value(name = "exact_match", alias = "exact-match")]
     ExactMatch,
     /// Whitespace tokens equal position by position, over reference tokens.
+    #[value(name = "token_accuracy", alias = "token-accuracy")]
     TokenAccuracy,
 }
 
@@ -155,7 +161,15 @@ pub fn train(a: TrainArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let mut on_progress = |p: pb::Progress| show_progress(&bar, &p);
+    let mut epochs = EpochLines::new();
+    let mut on_progress = |p: pb::Progress| {
+        // The bar is redrawn in place; the epoch lines stay in the log
+        // (and are all there is when stderr is not a terminal).
+        if let Some(line) = epochs.line(&p) {
+            bar.suspend(|| eprintln!("{line}"));
+        }
+        show_progress(&bar, &p)
+    };
     let cancel = AtomicBool::new(false);
     let result = run_job(spec, &pairs, &opts, &mut on_progress, &cancel);
     bar.finish_and_clear();
@@ -181,6 +195,34 @@ pub fn train(a: TrainArgs) -> anyhow::Result<ExitCode> {
 
 fn default_cache_dir() -> PathBuf {
     std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".cache/intervene/data")
+}
+
+/// One line per finished epoch, from the report the trainer sends after
+/// validating it: "epoch 2/8: train loss 3.1416, valid loss 3.2718, 12.3 s".
+struct EpochLines {
+    since: Instant,
+}
+
+impl EpochLines {
+    fn new() -> Self {
+        EpochLines { since: Instant::now() }
+    }
+
+    fn line(&mut self, p: &pb::Progress) -> Option<String> {
+        if !p.epoch_end {
+            // Preparing the data is not part of the first epoch's time.
+            if matches!(pb::Phase::try_from(p.phase), Ok(pb::Phase::Preparing)) {
+                self.since = Instant::now();
+            }
+            return None;
+        }
+        let seconds = self.since.elapsed().as_secs_f64();
+        self.since = Instant::now();
+        Some(format!(
+            "epoch {}/{}: train loss {:.4}, valid loss {:.4}, {seconds:.1} s",
+            p.epoch, p.epochs, p.train_loss, p.valid_loss
+        ))
+    }
 }
 
 fn show_progress(bar: &ProgressBar, p: &pb::Progress) {
@@ -267,10 +309,52 @@ pub fn generate(a: GenerateArgs) -> anyhow::Result<ExitCode> {
     let ckpt = Checkpoint::load(&a.checkpoint, device)?;
     let strategy = decode_spec(&a, &ckpt.spec.decode);
     let docs: Vec<&str> = a.docstring.iter().map(String::as_str).collect();
-    for code in ckpt.generate(&docs, &strategy, a.seed)? {
-        println!("{code}");
+    let codes = ckpt.generate(&docs, &strategy, a.seed)?;
+    let (text, notes) = label_outputs(&docs, &codes);
+    print!("{text}");
+    for note in notes {
+        eprintln!("{note}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `generate` prints: one docstring's code as it is (scripts read it),
+/// several each under a `[N] first words` header so that they can be told
+/// apart; and a note on standard error for each empty generation, which
+/// would otherwise be a blank line easily taken for a missing one.
+fn label_outputs(docs: &[&str], codes: &[String]) -> (String, Vec<String>) {
+    let several = docs.len() > 1;
+    let mut text = String::new();
+    let mut notes = Vec::new();
+    for (i, (doc, code)) in docs.iter().zip(codes).enumerate() {
+        let label = format!("[{}] {}", i + 1, first_words(doc, 8));
+        if several {
+            text.push_str(&format!("{label}\n"));
+        }
+        if code.trim().is_empty() {
+            let which = if several { format!(" for {label}") } else { String::new() };
+            notes.push(format!(
+                "note: the model generated nothing{which} (it ended the output at once; a longer --max-len or another --strategy may help)"
+            ));
+        } else {
+            text.push_str(code);
+            text.push('\n');
+        }
+        if several && i + 1 < docs.len() {
+            text.push('\n');
+        }
+    }
+    (text, notes)
+}
+
+/// The first `n` words of a docstring, with "..." when there are more.
+fn first_words(doc: &str, n: usize) -> String {
+    let words: Vec<&str> = doc.split_whitespace().collect();
+    let mut s = words.iter().take(n).copied().collect::<Vec<_>>().join(" ");
+    if words.len() > n {
+        s.push_str(" ...");
+    }
+    s
 }
 
 /// The job's decoding, with the strategy and knobs the user overrode.
@@ -317,6 +401,16 @@ fn read_lines(path: &Path, what: &str) -> anyhow::Result<Vec<String>> {
 pub fn score(a: ScoreArgs) -> anyhow::Result<ExitCode> {
     let hyps = read_lines(&a.hyp, "hypothesis")?;
     let refs = read_lines(&a.reference, "reference")?;
+    // Every metric of no lines is 0 or undefined: a score printed for them
+    // would pass for a result.
+    if hyps.is_empty() || refs.is_empty() {
+        let empty: Vec<String> = [(&a.hyp, &hyps), (&a.reference, &refs)]
+            .iter()
+            .filter(|(_, lines)| lines.is_empty())
+            .map(|(path, _)| path.display().to_string())
+            .collect();
+        bail!("nothing to score: {} {} no lines", empty.join(" and "), if empty.len() > 1 { "have" } else { "has" });
+    }
     if hyps.len() != refs.len() {
         bail!(
             "the files are not line-aligned: {} has {} lines but {} has {}",
@@ -359,4 +453,41 @@ pub fn score(a: ScoreArgs) -> anyhow::Result<ExitCode> {
     };
     println!("{v:.6}");
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn several_outputs_are_labelled_with_their_docstrings_and_empty_ones_noted() {
+        let docs = ["return the largest element of xs and nothing else at all", "sum"];
+        let codes = ["return max(xs)".to_string(), String::new()];
+        let (text, notes) = label_outputs(&docs, &codes);
+        assert_eq!(text, "[1] return the largest element of xs and nothing ...\nreturn max(xs)\n\n[2] sum\n");
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].starts_with("note: the model generated nothing for [2] sum"), "{notes:?}");
+    }
+
+    #[test]
+    fn one_output_is_printed_as_it_is() {
+        let (text, notes) = label_outputs(&["sum"], &["return sum(xs)".to_string()]);
+        assert_eq!((text.as_str(), notes.len()), ("return sum(xs)\n", 0));
+        let (text, notes) = label_outputs(&["sum"], &[String::new()]);
+        assert_eq!(text, "");
+        assert!(notes[0].starts_with("note: the model generated nothing ("), "{notes:?}");
+    }
+
+    #[test]
+    fn an_epoch_line_is_printed_once_per_validated_epoch() {
+        let mut lines = EpochLines::new();
+        let mid = pb::Progress { phase: pb::Phase::Training as i32, epoch: 1, epochs: 2, ..Default::default() };
+        assert_eq!(lines.line(&mid), None);
+        let end = pb::Progress { train_loss: 2.5, valid_loss: 3.25, epoch_end: true, ..mid };
+        let line = lines.line(&end).unwrap();
+        assert!(
+            line.starts_with("epoch 1/2: train loss 2.5000, valid loss 3.2500, ") && line.ends_with(" s"),
+            "{line}"
+        );
+    }
 }

@@ -338,7 +338,14 @@ fn curves_section(tables: &StudyTables, dir: &Path, doc: &mut Document, written:
             })
             .collect();
         let path = dir.join(file);
-        plots::lines(&path, &format!("Mean {which} loss per epoch (over seeds)"), "epoch", "loss", &series, None)?;
+        plots::lines(
+            &path,
+            &format!("Mean {which} loss per epoch (over seeds)"),
+            "epoch",
+            "loss",
+            &series,
+            plots::XTicks::Integers,
+        )?;
         written.push(path);
         doc.push(Block::Image { path: file.into(), alt: format!("{which} loss per epoch and arm") });
     }
@@ -401,7 +408,7 @@ fn length_section(
         "source length bin",
         outcome,
         &series,
-        Some(&bin_names),
+        plots::XTicks::Named(&bin_names),
     )?;
     written.push(path);
     doc.push(Block::Image { path: "length_bins.png".into(), alt: format!("{outcome} by length bin and arm") });

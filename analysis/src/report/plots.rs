@@ -114,14 +114,36 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
-/// Line chart; `x_ticks` names integer x positions (e.g. length bins) when given.
+/// What the x axis of a line chart counts, and so how its ticks read.
+#[derive(Debug, Clone, Copy)]
+pub enum XTicks<'a> {
+    /// Integer positions named by these labels (e.g. length bins).
+    Named(&'a [String]),
+    /// Whole numbers only (epochs): no tick between two of them.
+    Integers,
+}
+
+/// The text of the tick at `x`. Tick positions are sums of float steps
+/// (2.5999999999999996 for 2.6), so they are rounded before being shown;
+/// a fractional tick on an integer axis gets no label.
+pub fn tick_label(x: f64, ticks: XTicks<'_>) -> String {
+    let i = x.round();
+    let on_integer = (x - i).abs() < 1e-6;
+    match ticks {
+        XTicks::Named(t) if on_integer && i >= 0.0 && (i as usize) < t.len() => t[i as usize].clone(),
+        XTicks::Integers if on_integer => format!("{}", i as i64),
+        _ => String::new(),
+    }
+}
+
+/// Line chart of `series` over an x axis read as `x_ticks` says.
 pub fn lines(
     path: &Path,
     title: &str,
     x_label: &str,
     y_label: &str,
     series: &[Series],
-    x_ticks: Option<&[String]>,
+    x_ticks: XTicks<'_>,
 ) -> Result<()> {
     ensure_font()?;
     let err = plot_err(path);
@@ -138,22 +160,18 @@ pub fn lines(
         .y_label_area_size(60)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(&err)?;
-    let ticks = x_ticks.map(|t| t.to_vec());
-    let formatter = move |x: &f64| match &ticks {
-        Some(t) => {
-            let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < t.len() {
-                t[i as usize].clone()
-            } else {
-                String::new()
-            }
-        }
-        None => format!("{x}"),
-    };
+    let formatter = move |x: &f64| tick_label(*x, x_ticks);
     let mut mesh = chart.configure_mesh();
     mesh.x_desc(x_label).y_desc(y_label).label_style((FAMILY, 14)).x_label_formatter(&formatter);
-    if let Some(t) = x_ticks {
-        mesh.x_labels(t.len());
+    match x_ticks {
+        XTicks::Named(t) => {
+            mesh.x_labels(t.len());
+        }
+        // At most one tick per whole number, so that plotters' steps fall
+        // on them rather than between (up to 12 on a long run).
+        XTicks::Integers => {
+            mesh.x_labels(((x1 - x0).round() as usize + 1).clamp(2, 12));
+        }
     }
     mesh.draw().map_err(&err)?;
     for (i, s) in series.iter().enumerate() {
@@ -319,5 +337,26 @@ fn half_index(v: f64, labels: &[String]) -> String {
         labels[i as usize].clone()
     } else {
         String::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_ticks_are_whole_numbers_or_nothing() {
+        assert_eq!(tick_label(2.5999999999999996, XTicks::Integers), "");
+        assert_eq!(tick_label(3.0000000000000004, XTicks::Integers), "3");
+        assert_eq!(tick_label(2.9999999999999996, XTicks::Integers), "3");
+        assert_eq!(tick_label(0.0, XTicks::Integers), "0");
+    }
+
+    #[test]
+    fn named_ticks_label_their_integer_positions_only() {
+        let names = ["0-9".to_string(), "10-19".to_string()];
+        assert_eq!(tick_label(1.0000000000000002, XTicks::Named(&names)), "10-19");
+        assert_eq!(tick_label(0.5, XTicks::Named(&names)), "");
+        assert_eq!(tick_label(2.0, XTicks::Named(&names)), "");
     }
 }

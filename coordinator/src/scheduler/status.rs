@@ -157,7 +157,7 @@ pub(super) fn snapshot(st: &State, slot: usize, ttl: Duration, state_dir: &std::
         results_dir: state_dir.join(intervene_proto::tables::results_dir(&s.name, s.version)).display().to_string(),
         ..Default::default()
     };
-    for j in &s.jobs {
+    for (i, j) in s.jobs.iter().enumerate() {
         count(
             j.state(),
             &mut out.jobs_queued,
@@ -172,6 +172,8 @@ pub(super) fn snapshot(st: &State, slot: usize, ttl: Duration, state_dir: &std::
                 attempt: l.attempt,
                 worker: st.workers.get(&l.worker_id).map_or_else(|| l.worker_id.clone(), |w| w.name.clone()),
                 progress: l.progress,
+                arms: s.plan.jobs.get(i).map(|p| p.arms.clone()).unwrap_or_default(),
+                seed: s.plan.jobs.get(i).map_or(0, |p| p.spec.seed),
             });
         }
     }

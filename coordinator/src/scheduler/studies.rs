@@ -167,6 +167,7 @@ impl Scheduler {
             jobs_already_done: done,
             dataset_hash: rt.dataset_hash.clone(),
             resumed: false,
+            jobs_in_progress: 0,
         };
         {
             let mut st = self.lock();
@@ -300,6 +301,19 @@ impl Scheduler {
                 }
             }
             let s = &st.studies[slot];
+            // Queued or in flight now, less the jobs this call queued: what
+            // was already under way and is left alone.
+            let in_progress = s
+                .jobs
+                .iter()
+                .filter(|j| j.recorded_attempt().is_none())
+                .filter(|j| {
+                    matches!(
+                        j.state(),
+                        JobState::Queued | JobState::Leased(_) | JobState::Running(_) | JobState::Completing { .. }
+                    )
+                })
+                .count() as u32;
             pb::SubmitStudyResponse {
                 study: name.clone(),
                 version,
@@ -308,6 +322,7 @@ impl Scheduler {
                 jobs_already_done: s.jobs.iter().filter(|j| j.recorded_attempt().is_some()).count() as u32,
                 dataset_hash: s.dataset_hash.clone(),
                 resumed: true,
+                jobs_in_progress: in_progress.saturating_sub(queued),
             }
         };
         tracing::info!(study = %name, version, requeued = response.jobs_queued, "study resumed");

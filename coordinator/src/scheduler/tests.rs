@@ -213,6 +213,19 @@ async fn unknown_workers_and_jobs_are_not_found() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_resubmission_counts_the_jobs_already_queued_or_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path()).await;
+    let v1 = s.submit(new_study(&study_toml("ip", &[1, 2, 3], 3, 16), "a"), false).await.unwrap();
+    assert_eq!((v1.jobs_queued, v1.jobs_in_progress), (3, 0));
+    let w = worker(&s, "w").await;
+    let _running = lease(&s, &w).await;
+    // One job leased, two still queued: none is new, none done.
+    let again = s.submit(new_study(&study_toml("ip", &[1, 2, 3], 3, 16), "a"), false).await.unwrap();
+    assert_eq!((again.jobs_queued, again.jobs_in_progress, again.jobs_already_done), (0, 3, 0));
+}
+
+#[tokio::test(start_paused = true)]
 async fn resubmission_resumes_refuses_edits_and_new_versions_reuse_results() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path()).await;

@@ -151,10 +151,12 @@ impl Coordinator for CoordinatorService {
                 format!("{} is not a directory on the coordinator's machine", validate::shown(&r.base_dir)),
             ));
         }
+        // The errors are already `error: FILE:LINE: ...` lines naming the
+        // submitted file: a header in front would make the CLI print
+        // `error: ...` twice at the top.
         let study = crate::spec::parse(&r.spec_toml, &r.file_name, base_dir)
-            .map_err(|e| Status::invalid_argument(format!("spec_toml: the study file has errors:\n{e}")))?;
-        let plan = crate::plan::plan(&study)
-            .map_err(|e| Status::invalid_argument(format!("spec_toml: the study cannot be planned:\n{e}")))?;
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let plan = crate::plan::plan(&study).map_err(|e| Status::invalid_argument(e.to_string()))?;
         // Run in its own task: a client that hangs up mid-submission must not
         // abandon a half-materialised data set or a half-recorded study.
         let (scheduler, datasets) = (self.scheduler.clone(), self.datasets.clone());

@@ -116,6 +116,7 @@ impl Trainer for FakeTrainer {
                 steps_per_epoch: 0,
                 train_loss: 5.0 * (1.0 - fraction) + 0.5,
                 valid_loss: f64::NAN,
+                epoch_end: false,
             });
             std::thread::sleep(slice.min(self.duration.saturating_sub(start.elapsed())));
         }

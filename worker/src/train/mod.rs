@@ -253,6 +253,7 @@ pub fn fit(
                     steps_per_epoch,
                     train_loss: last_loss,
                     valid_loss: if best_loss.is_finite() { best_loss } else { f64::NAN },
+                    epoch_end: false,
                 });
             }
         }
@@ -289,6 +290,7 @@ pub fn fit(
             steps_per_epoch,
             train_loss,
             valid_loss,
+            epoch_end: true,
         });
         if valid_loss < best_loss {
             best_loss = valid_loss;
