@@ -7,7 +7,7 @@
 # Extra arguments go to `intervene run`, e.g. --workers 1.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-scripts/setup.sh
+scripts/setup.sh --bin intervene
 bin=target/debug/intervene
 "$bin" run experiments/quickstart.toml "$@"
 echo

@@ -29,5 +29,11 @@ if ! command -v cargo >/dev/null; then
     echo "error: cargo not found; install Rust 1.95 or newer from https://rustup.rs" >&2
     exit 1
 fi
-echo "==> building (compiled dependencies are cached in $CARGO_BUILD_BUILD_DIR)"
-cargo build --workspace --all-targets --quiet
+# What to build: the arguments (scripts/quickstart.sh asks for the binary
+# alone, which skips the tests, benches and their dev-dependencies), by
+# default everything the tests need.
+if [ "$#" -eq 0 ]; then
+    set -- --workspace --all-targets
+fi
+echo "==> building $* (compiled dependencies are cached in $CARGO_BUILD_BUILD_DIR)"
+cargo build --quiet "$@"
