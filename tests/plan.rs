@@ -34,10 +34,20 @@ fn every_experiment_plans_and_prints_the_table() {
         let out = intervene(&["plan", "--json", &f]);
         let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert!(!plan["arms"].as_array().unwrap().is_empty());
-        // Clean: no error and no warning.
-        let out = intervene(&["validate", &f]);
+        // Clean: no error and no warning (the data sources are opened by
+        // the tests of `validate` itself), except the note on a mutated test
+        // split where a file asks for one on purpose (data-mutations.toml's
+        // renamed-locals and no-comments arms are scored on renamed /
+        // comment-free code).
+        let out = intervene(&["validate", "--no-data", &f]);
         assert!(out.status.success());
-        assert!(out.stderr.is_empty(), "{f}: {}", String::from_utf8_lossy(&out.stderr));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let warnings: Vec<&str> = stderr.lines().filter(|l| l.starts_with("warning: ")).collect();
+        let on_purpose = |w: &&str| w.contains(": the test split is mutated too") && f.ends_with("data-mutations.toml");
+        assert!(warnings.iter().all(on_purpose), "{f}: {stderr}");
+        assert!(
+            warnings.len() == stderr.lines().filter(|l| l.starts_with("warning: ") || l.starts_with("error")).count()
+        );
     }
 }
 
@@ -202,4 +212,47 @@ fn plan_warns_when_the_seeds_cannot_detect_the_minimum_effect() {
     );
     let (ok, stderr) = with("minimum_effect = { effect = 1.0, spread = 2.0 }");
     assert!(!ok && stderr.contains("spread"), "{stderr}");
+}
+
+/// zero-epochs.toml made valid (2 epochs), with `extra` appended.
+fn valid_study_with(dir: &Path, name: &str, replace: Option<(&str, &str)>, extra: &str) -> PathBuf {
+    let study = std::fs::read_to_string(root().join("tests/bad_studies/zero-epochs.toml")).unwrap();
+    let study = study.split("# expect").next().unwrap().replace("epochs = 0\n", "epochs = 2\n");
+    let study = match replace {
+        Some((from, to)) => study.replace(from, to),
+        None => study,
+    } + extra;
+    let file = dir.join(name);
+    std::fs::write(&file, study).unwrap();
+    file
+}
+
+#[test]
+fn a_model_of_billions_of_parameters_is_a_warning_naming_the_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = valid_study_with(dir.path(), "huge.toml", Some(("hidden_dim = 64", "hidden_dim = 65536")), "");
+    let out = intervene(&["validate", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "a warning does not refuse the study: {stderr}");
+    assert!(stderr.starts_with("warning: ") && stderr.contains(": model: arm control has "), "{stderr}");
+    assert!(stderr.contains("GB of float32 weights"), "{stderr}");
+    assert_eq!(stderr.matches("warning: ").count(), 1, "{stderr}");
+    // The same study at its own size: no warning.
+    let file = valid_study_with(dir.path(), "fine.toml", None, "");
+    let out = intervene(&["validate", file.to_str().unwrap()]);
+    assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_mutation_of_the_test_split_is_a_warning_at_its_splits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mutation = "\n[[mutation]]\nname = \"noisy\"\nop = \"token-dropout\"\nlevels = { p = [0.1] }\nsplits = [\"train\", \"test\"]\n";
+    let file = valid_study_with(dir.path(), "mutated.toml", None, mutation);
+    let out = intervene(&["validate", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains(": mutation[0].splits: the test split is mutated too"), "{stderr}");
+    let file = valid_study_with(dir.path(), "train-only.toml", None, &mutation.replace(", \"test\"", ""));
+    let out = intervene(&["validate", file.to_str().unwrap()]);
+    assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -76,17 +76,11 @@ fn validate(data: &DataSpec) -> Result<()> {
     Ok(())
 }
 
-/// Split, mutate, tokenize, build vocabularies, truncate and encode.
-/// `seed` keys the mutation's randomness; `data.split_seed` the split's.
-pub fn prepare(pairs: &[Pair], data: &DataSpec, mutation: Option<&MutationSpec>, seed: u64) -> Result<Prepared> {
-    validate(data)?;
-    if let Some(m) = mutation {
-        mutate::validate(m)?;
-    }
+/// Which pairs may enter a split, and how many were dropped as overlong
+/// (none when overlong pairs are truncated instead).
+fn eligible(pairs: &[Pair], data: &DataSpec) -> Result<(Vec<bool>, usize)> {
     let (max_src, max_tgt) = (data.max_source_len as usize, data.max_target_len as usize);
-
-    // 1. Membership.
-    let (eligible, overlong_dropped) = match data.overlong {
+    Ok(match data.overlong {
         Overlong::Truncate => (vec![true; pairs.len()], 0),
         Overlong::Drop => {
             let measure = measuring_tokenizer(pairs, data)?;
@@ -97,7 +91,20 @@ pub fn prepare(pairs: &[Pair], data: &DataSpec, mutation: Option<&MutationSpec>,
             let dropped = keep.iter().filter(|k| !**k).count();
             (keep, dropped)
         }
-    };
+    })
+}
+
+/// Split, mutate, tokenize, build vocabularies, truncate and encode.
+/// `seed` keys the mutation's randomness; `data.split_seed` the split's.
+pub fn prepare(pairs: &[Pair], data: &DataSpec, mutation: Option<&MutationSpec>, seed: u64) -> Result<Prepared> {
+    validate(data)?;
+    if let Some(m) = mutation {
+        mutate::validate(m)?;
+    }
+    let (max_src, max_tgt) = (data.max_source_len as usize, data.max_target_len as usize);
+
+    // 1. Membership.
+    let (eligible, overlong_dropped) = eligible(pairs, data)?;
     let indices = split(pairs, &eligible, overlong_dropped, data)?;
     let draft = |i: &usize| Draft {
         id: pairs[*i].id.clone(),

@@ -321,6 +321,9 @@ impl ModelSpec {
 /// a bidirectional encoder; for lstm the cell state has its own bridge) into
 /// the initial state of a `layers`-layer unidirectional decoder of width H;
 /// target embedding -> dropout -> decoder -> dropout -> Linear(H -> V_tgt).
+/// With `feed_context`, the decoder's first layer also reads the context at
+/// every step, `[embedding; c]` with c the top layer of that initial state
+/// (Cho et al. 2014's RNN encoder-decoder), so its input is E + H wide.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecurrentSpec {
@@ -329,6 +332,14 @@ pub struct RecurrentSpec {
     pub layers: u32,
     pub dropout: f64,
     pub bidirectional: bool,
+    /// Left out of the canonical JSON when false, so the ids of jobs
+    /// planned before the knob existed do not change.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub feed_context: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// LSTM encoder-decoder with Bahdanau (additive) attention: as

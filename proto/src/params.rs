@@ -47,6 +47,7 @@ pub fn breakdown(model: &ModelSpec, source_vocab: u32, target_vocab: u32) -> Par
                 layers: a.layers,
                 dropout: a.dropout,
                 bidirectional: a.bidirectional,
+                feed_context: false,
             };
             recurrent(&r, 4, true, vs, vt, Some(a.attention_dim as u64))
         }
@@ -82,6 +83,7 @@ fn recurrent(
     let bridge = if dirs == 2 { linear(2 * h, h) * if has_cell { 2 } else { 1 } } else { 0 };
     let (attention, decoder_input) = match attention_dim {
         Some(a) => (linear(h + enc_out, a) + a, e + enc_out),
+        None if r.feed_context => (0, e + h),
         None => (0, e),
     };
     let decoder: u64 = (0..layers).map(|l| recurrent_layer(gates, if l == 0 { decoder_input } else { h }, h)).sum();
@@ -111,7 +113,7 @@ mod tests {
     use crate::job::AttentionSpec;
 
     fn rec(e: u32, h: u32, layers: u32, bidirectional: bool) -> RecurrentSpec {
-        RecurrentSpec { embedding_dim: e, hidden_dim: h, layers, dropout: 0.0, bidirectional }
+        RecurrentSpec { embedding_dim: e, hidden_dim: h, layers, dropout: 0.0, bidirectional, feed_context: false }
     }
 
     #[test]
@@ -137,6 +139,18 @@ mod tests {
         assert_eq!(b.decoder, 112);
         assert_eq!(b.output, 30);
         assert_eq!(b.total(), 80 + 256 + 20 + 112 + 30);
+    }
+
+    #[test]
+    fn a_fed_context_widens_only_the_first_decoder_layer() {
+        // E=4, H=2, 2 layers, unidirectional gru: decoder layer 0 reads
+        // [embedding; context], 4 + 2 = 6 wide: 3*2*(6+2+2) = 60; layer 1
+        // is unchanged, 3*2*(2+2+2) = 36.
+        let plain = breakdown(&ModelSpec::Gru(rec(4, 2, 2, false)), 10, 10);
+        let fed = breakdown(&ModelSpec::Gru(RecurrentSpec { feed_context: true, ..rec(4, 2, 2, false) }), 10, 10);
+        assert_eq!(plain.decoder, 3 * 2 * (4 + 2 + 2) + 36);
+        assert_eq!(fed.decoder, 60 + 36);
+        assert_eq!(fed.total() - plain.total(), 3 * 2 * 2);
     }
 
     #[test]

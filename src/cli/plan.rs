@@ -13,6 +13,10 @@ use intervene_coordinator::spec::{self, Study};
 pub struct ValidateArgs {
     /// The study file (TOML).
     pub file: PathBuf,
+    /// Do not open the data source (for a study whose data files exist only
+    /// on the machines that run it, e.g. a cluster's shared disk).
+    #[arg(long)]
+    pub no_data: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -32,14 +36,21 @@ pub fn load_and_plan(file: &std::path::Path) -> anyhow::Result<(Study, Plan)> {
 }
 
 pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
-    match spec::load(&args.file).and_then(|s| plan::plan(&s).map(|p| (s, p))) {
-        Ok((study, plan)) => {
+    let checked = spec::load(&args.file).and_then(|s| plan::plan(&s).map(|p| (s, p)));
+    let checked = checked
+        .and_then(|(s, p)| if args.no_data { Ok((s, p, None)) } else { data_pairs(&s).map(|n| (s, p, Some(n))) });
+    match checked {
+        Ok((study, plan, pairs)) => {
             let warnings = plan::warnings(&study, &plan);
             if !warnings.is_empty() {
                 eprintln!("{warnings}");
             }
+            let data = match pairs {
+                Some(n) => format!("; the data source yields {} pairs", thousands(n as u64)),
+                None => "; data not opened (--no-data)".to_string(),
+            };
             println!(
-                "{}: ok (study {}, {} arms, {} jobs)",
+                "{}: ok (study {}, {} arms, {} jobs{data})",
                 args.file.display(),
                 study.name,
                 plan.arms.len(),
@@ -52,6 +63,33 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Opens the study's data source as a job would (mined trees are cached as
+/// the workers cache them) and counts its pairs: a source that cannot be
+/// read, or yields fewer pairs than the splits ask for, is refused here
+/// rather than in every job. The length limits are applied later, per job,
+/// so enough pairs here is necessary, not sufficient.
+fn data_pairs(study: &Study) -> Result<usize, spec::SpecErrors> {
+    let d = &study.data;
+    let cache_dir = intervene_data::mine::cache::default_cache_dir();
+    let needed = d.train as usize + d.valid as usize + d.test as usize;
+    let message = match intervene_data::load_source(&d.source, &study.source.base_dir, &cache_dir) {
+        Ok(pairs) if pairs.len() >= needed => return Ok(pairs.len()),
+        Ok(pairs) if pairs.is_empty() => {
+            "the source yields no pairs; accepted: a source with at least train + valid + test pairs".to_string()
+        }
+        Ok(pairs) => format!(
+            "the source yields {} pairs, fewer than train + valid + test = {}; accepted: smaller splits or more data",
+            thousands(pairs.len() as u64),
+            thousands(needed as u64)
+        ),
+        Err(e) => {
+            let text = super::errors::render(&anyhow::Error::new(e));
+            format!("cannot load the data: {}", text.trim_start_matches("error: "))
+        }
+    };
+    Err(study.source.locate(vec![spec::Issue::new("data.source", message)]))
 }
 
 pub fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {

@@ -18,6 +18,7 @@ use intervene_coordinator::scheduler::Scheduler;
 use intervene_coordinator::service::auth::{TokenCheck, generate_token};
 use intervene_coordinator::service::server::{ServeConfig, serve};
 use intervene_coordinator::summary::{ArmSummary, summarise};
+use intervene_proto::pb;
 use intervene_worker::agent::{self, Connection};
 
 use super::client::{describe_submission, explain, submission, watch};
@@ -81,18 +82,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let scheduler = Scheduler::open_for(&args.state, opts, Some(plan.study.clone()))
             .await
             .with_context(|| format!("opening the state directory {}", args.state.display()))?;
-        for other in scheduler.list() {
-            let left = other.jobs_queued + other.jobs_running;
-            if other.study != plan.study && left > 0 && other.state != "cancelled" {
-                eprintln!(
-                    "note: {} also holds study `{}` v{} with {left} unfinished jobs; this run leaves them \
-                     (run its study file to resume it)",
-                    args.state.display(),
-                    other.study,
-                    other.version
-                );
-            }
-        }
+        note_other_studies(&scheduler, &plan.study, &args.state);
         let datasets = Arc::new(Datasets::new(&args.state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding a loopback port")?;
         let url = format!("http://{}", listener.local_addr()?);
@@ -151,21 +141,47 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
         let (submitted, last) = outcome?;
         let Some(last) = last else { return Ok(ExitCode::from(130)) };
-        let summary = summarise(&args.state, &submitted.study, submitted.version)?;
-        println!(
-            "study {} v{}: {} ({} of {} jobs succeeded, {} failed, {} cancelled)",
-            last.study,
-            last.version,
-            last.state,
-            last.jobs_succeeded,
-            last.jobs_total,
-            last.jobs_failed,
-            last.jobs_cancelled
-        );
-        print!("{}", summary_table(&summary));
-        println!("results: {}", last.results_dir);
-        Ok(if last.state == "succeeded" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        print_end(&args.state, &submitted, &last)
     })
+}
+
+/// Another study left unfinished in the same state folder is said, not run.
+fn note_other_studies(scheduler: &Scheduler, study: &str, state: &std::path::Path) {
+    for other in scheduler.list() {
+        let left = other.jobs_queued + other.jobs_running;
+        if other.study != study && left > 0 && other.state != "cancelled" {
+            eprintln!(
+                "note: {} also holds study `{}` v{} with {left} unfinished jobs; this run leaves them \
+                 (run its study file to resume it)",
+                state.display(),
+                other.study,
+                other.version
+            );
+        }
+    }
+}
+
+/// The final line, the per-arm table and where the results are; the exit
+/// code says whether every job succeeded.
+fn print_end(
+    state: &std::path::Path,
+    submitted: &pb::SubmitStudyResponse,
+    last: &pb::StudyStatus,
+) -> anyhow::Result<ExitCode> {
+    let summary = summarise(state, &submitted.study, submitted.version)?;
+    println!(
+        "study {} v{}: {} ({} of {} jobs succeeded, {} failed, {} cancelled)",
+        last.study,
+        last.version,
+        last.state,
+        last.jobs_succeeded,
+        last.jobs_total,
+        last.jobs_failed,
+        last.jobs_cancelled
+    );
+    print!("{}", summary_table(&summary));
+    println!("results: {}", last.results_dir);
+    Ok(if last.state == "succeeded" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// Per arm: n, then mean ± sd of each outcome.

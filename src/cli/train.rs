@@ -138,7 +138,7 @@ pub fn train(a: TrainArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("the plan lists job {job_id} for arm {} but has no such job", arm.name))?;
     let spec = &job.spec;
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from("intervene-runs").join(&study.name));
-    let cache_dir = a.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    let cache_dir = a.cache_dir.clone().unwrap_or_else(intervene_data::mine::cache::default_cache_dir);
 
     eprintln!(
         "training {} arm `{}` seed {} ({}, {} batches, job {}) on {}",
@@ -191,10 +191,6 @@ pub fn train(a: TrainArgs) -> anyhow::Result<ExitCode> {
     write_job_tables(&out, &record).with_context(|| format!("writing the result tables under {}", out.display()))?;
     print_summary(&result, spec.train.batching, &out, &checkpoint_dir);
     Ok(ExitCode::SUCCESS)
-}
-
-fn default_cache_dir() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".cache/intervene/data")
 }
 
 /// One line per finished epoch, from the report the trainer sends after

@@ -50,7 +50,14 @@ fn specs(small: bool, dim: Option<u32>) -> Vec<(&'static str, ModelSpec)> {
         None if small => (64, 64),
         None => (256, 256),
     };
-    let r = RecurrentSpec { embedding_dim: e, hidden_dim: h, layers: 2, dropout: 0.3, bidirectional: true };
+    let r = RecurrentSpec {
+        embedding_dim: e,
+        hidden_dim: h,
+        layers: 2,
+        dropout: 0.3,
+        bidirectional: true,
+        feed_context: false,
+    };
     vec![
         ("rnn", ModelSpec::Rnn(r.clone())),
         ("gru", ModelSpec::Gru(r.clone())),

@@ -46,6 +46,21 @@ fn phase(progress: &mut dyn FnMut(pb::Progress), phase: pb::Phase, epochs: u32) 
     progress(pb::Progress { phase: phase as i32, epochs, valid_loss: f64::NAN, ..Default::default() });
 }
 
+/// The job's tokenized (and mutated) splits, none of them empty.
+fn prepare_splits(spec: &JobSpec, pairs: &[Pair]) -> Result<intervene_data::Prepared> {
+    let prepared = intervene_data::prepare(pairs, &spec.data, spec.mutation.as_ref(), spec.seed)
+        .map_err(|e| JobError::Data(e.to_string()))?;
+    for (name, split) in [("train", &prepared.train), ("valid", &prepared.valid), ("test", &prepared.test)] {
+        if split.is_empty() {
+            return Err(JobError::InvalidSpec(format!(
+                "the {name} split is empty ({} pairs in the data set); raise data.{name} or use more data",
+                pairs.len()
+            )));
+        }
+    }
+    Ok(prepared)
+}
+
 /// Runs `spec` on `pairs` (the study's canonical data set).
 pub fn run_job(
     spec: &JobSpec,
@@ -61,16 +76,7 @@ pub fn run_job(
     }
     let epochs = spec.train.epochs;
     phase(progress, pb::Phase::Preparing, epochs);
-    let prepared = intervene_data::prepare(pairs, &spec.data, spec.mutation.as_ref(), spec.seed)
-        .map_err(|e| JobError::Data(e.to_string()))?;
-    for (name, split) in [("train", &prepared.train), ("valid", &prepared.valid), ("test", &prepared.test)] {
-        if split.is_empty() {
-            return Err(JobError::InvalidSpec(format!(
-                "the {name} split is empty ({} pairs in the data set); raise data.{name} or use more data",
-                pairs.len()
-            )));
-        }
-    }
+    let prepared = prepare_splits(spec, pairs)?;
 
     // Seeds torch's generators (weights, dropout); data order, teacher
     // forcing and sampling have seeded streams of their own.

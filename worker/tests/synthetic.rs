@@ -82,6 +82,7 @@ fn rnn(embedding: u32, hidden: u32) -> ModelSpec {
         layers: 1,
         dropout: 0.1,
         bidirectional: true,
+        feed_context: false,
     })
 }
 

@@ -225,50 +225,8 @@ pub fn load_examples(
     // counts and the join below would otherwise each scan every job file.
     let ex = lf.select(exprs).collect().ctx(|| format!("reading table `examples` ({location})"))?.lazy();
 
-    // Duplicate (arm, seed, example) rows would pair one control row with two
-    // treatment rows and double-count; refuse them with the first offender.
-    let dup = ex
-        .clone()
-        .group_by([col("arm"), col("seed"), col("example_id")])
-        .agg([len().alias("n")])
-        .filter(col("n").gt(lit(1)))
-        .limit(1)
-        .collect()
-        .ctx(|| format!("checking table `examples` ({location}) for duplicates"))?;
-    if dup.height() > 0 {
-        let cell =
-            |name: &str| dup.column(name).ok().and_then(|c| c.get(0).ok().map(|v| v.to_string())).unwrap_or_default();
-        return Err(Error::BadData {
-            table: layout::EXAMPLES.into(),
-            location,
-            message: format!(
-                "arm {} seed {} has example {} {} times; each (arm, seed, example_id) must be one row",
-                cell("arm"),
-                cell("seed"),
-                cell("example_id"),
-                cell("n")
-            ),
-        });
-    }
-
-    let counts = ex
-        .clone()
-        .group_by([col("arm"), col("seed")])
-        .agg([len().alias("n")])
-        .collect()
-        .ctx(|| format!("counting table `examples` ({location})"))?;
-    let mut rows = HashMap::new();
-    {
-        let arms = counts.column("arm").and_then(|c| c.str().cloned()).ctx(|| "examples.arm".into())?;
-        let seeds = i64_vec(&counts, "seed")?;
-        let ns = counts.column("n").and_then(|c| c.cast(&DataType::UInt64)).ctx(|| "examples count".into())?;
-        let ns = ns.u64().ctx(|| "examples count".into())?;
-        for ((a, s), n) in arms.iter().zip(seeds).zip(ns.iter()) {
-            if let Some(a) = a {
-                rows.insert((a.to_string(), s), n.unwrap_or(0) as usize);
-            }
-        }
-    }
+    refuse_duplicates(&ex, &location)?;
+    let rows = rows_per_arm_and_seed(&ex, &location)?;
 
     let comps = DataFrame::new_infer_height(vec![
         Column::new("arm".into(), comparisons.iter().map(|c| c.treatment.arm.clone()).collect::<Vec<_>>()),
@@ -295,32 +253,8 @@ pub fn load_examples(
         .collect()
         .ctx(|| format!("pairing treatment and control examples ({location})"))?;
 
-    let comp_col = joined.column("comp").and_then(|c| c.u32().cloned()).ctx(|| "comparison index".into())?;
-    let comp: Vec<u32> = comp_col.into_no_null_iter().collect();
-    let mut ranges = vec![0..0; comparisons.len()];
-    let mut start = 0;
-    for i in 1..=comp.len() {
-        if i == comp.len() || comp[i] != comp[start] {
-            ranges[comp[start] as usize] = start..i;
-            start = i;
-        }
-    }
-    let mut bins: Vec<String> = Vec::new();
-    let mut bin = Vec::new();
-    if with_bins {
-        let ca = joined.column("length_bin_c").and_then(|c| c.str().cloned()).ctx(|| "length_bin".into())?;
-        for v in ca.iter() {
-            let v = v.unwrap_or("null");
-            let idx = match bins.iter().position(|b| b == v) {
-                Some(i) => i,
-                None => {
-                    bins.push(v.to_string());
-                    bins.len() - 1
-                }
-            };
-            bin.push(idx as u16);
-        }
-    }
+    let ranges = comparison_ranges(&joined, comparisons.len())?;
+    let (bins, bin) = if with_bins { length_bins(&joined)? } else { (Vec::new(), Vec::new()) };
     let mut y_t = Vec::new();
     let mut y_c = Vec::new();
     for k in 0..outcomes.len() {
@@ -334,6 +268,93 @@ pub fn load_examples(
         w_c.push(f64_vec(&joined, &format!("w{j}_c"))?);
     }
     Ok(Some(Examples { ranges, seed: i64_vec(&joined, "seed")?, bin, bins, y_t, y_c, has_outcome, w_t, w_c, rows }))
+}
+
+/// Duplicate (arm, seed, example) rows would pair one control row with two
+/// treatment rows and double-count; they are refused with the first offender.
+fn refuse_duplicates(ex: &LazyFrame, location: &str) -> Result<()> {
+    let dup = ex
+        .clone()
+        .group_by([col("arm"), col("seed"), col("example_id")])
+        .agg([len().alias("n")])
+        .filter(col("n").gt(lit(1)))
+        .limit(1)
+        .collect()
+        .ctx(|| format!("checking table `examples` ({location}) for duplicates"))?;
+    if dup.height() > 0 {
+        let cell =
+            |name: &str| dup.column(name).ok().and_then(|c| c.get(0).ok().map(|v| v.to_string())).unwrap_or_default();
+        return Err(Error::BadData {
+            table: layout::EXAMPLES.into(),
+            location: location.to_string(),
+            message: format!(
+                "arm {} seed {} has example {} {} times; each (arm, seed, example_id) must be one row",
+                cell("arm"),
+                cell("seed"),
+                cell("example_id"),
+                cell("n")
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Example rows per (arm, seed).
+fn rows_per_arm_and_seed(ex: &LazyFrame, location: &str) -> Result<HashMap<(String, i64), usize>> {
+    let counts = ex
+        .clone()
+        .group_by([col("arm"), col("seed")])
+        .agg([len().alias("n")])
+        .collect()
+        .ctx(|| format!("counting table `examples` ({location})"))?;
+    let mut rows = HashMap::new();
+    {
+        let arms = counts.column("arm").and_then(|c| c.str().cloned()).ctx(|| "examples.arm".into())?;
+        let seeds = i64_vec(&counts, "seed")?;
+        let ns = counts.column("n").and_then(|c| c.cast(&DataType::UInt64)).ctx(|| "examples count".into())?;
+        let ns = ns.u64().ctx(|| "examples count".into())?;
+        for ((a, s), n) in arms.iter().zip(seeds).zip(ns.iter()) {
+            if let Some(a) = a {
+                rows.insert((a.to_string(), s), n.unwrap_or(0) as usize);
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// The rows of each comparison in `joined` (sorted by its `comp` column).
+fn comparison_ranges(joined: &DataFrame, comparisons: usize) -> Result<Vec<Range<usize>>> {
+    let comp_col = joined.column("comp").and_then(|c| c.u32().cloned()).ctx(|| "comparison index".into())?;
+    let comp: Vec<u32> = comp_col.into_no_null_iter().collect();
+    let mut ranges = vec![0..0; comparisons];
+    let mut start = 0;
+    for i in 1..=comp.len() {
+        if i == comp.len() || comp[i] != comp[start] {
+            ranges[comp[start] as usize] = start..i;
+            start = i;
+        }
+    }
+    Ok(ranges)
+}
+
+/// The control rows' length bins: the distinct labels in order of first
+/// appearance, and each row's index into them.
+fn length_bins(joined: &DataFrame) -> Result<(Vec<String>, Vec<u16>)> {
+    let mut bins: Vec<String> = Vec::new();
+    let mut bin = Vec::new();
+    let ca = joined.column("length_bin_c").and_then(|c| c.str().cloned()).ctx(|| "length_bin".into())?;
+    for v in ca.iter() {
+        let v = v.unwrap_or("null");
+        let idx = match bins.iter().position(|b| b == v) {
+            Some(i) => i,
+            None => {
+                bins.push(v.to_string());
+                bins.len() - 1
+            }
+        };
+        bin.push(idx as u16);
+    }
+    Ok((bins, bin))
 }
 
 /// Order length bins as the layout lists them, unknown ones after, by name.

@@ -275,23 +275,7 @@ fn estimate_row(
             None => SeedLevel::empty(),
         }
     } else {
-        let mut t = Vec::new();
-        let mut cv = Vec::new();
-        let mut null_seeds = Vec::new();
-        let seeds: BTreeSet<i64> = runs.seeds(&c.treatment.arm).into_iter().collect();
-        for s in runs.seeds(&c.control.arm).into_iter().filter(|s| seeds.contains(s)) {
-            match (runs.value(&c.treatment.arm, s, outcome), runs.value(&c.control.arm, s, outcome)) {
-                (Some(a), Some(b)) if !a.is_nan() && !b.is_nan() => {
-                    t.push(a);
-                    cv.push(b);
-                }
-                _ => null_seeds.push(s.to_string()),
-            }
-        }
-        if !null_seeds.is_empty() {
-            flags.push(format!("{outcome} null in runs of seeds {}", null_seeds.join(",")));
-        }
-        SeedLevel::from_pairs(&t, &cv, settings, key)
+        runs_seed_level(c, outcome, runs, settings, key, &mut flags)
     };
     if seed.n == 1 {
         flags.push("one paired seed: no interval over training runs exists".into());
@@ -300,46 +284,11 @@ fn estimate_row(
     }
 
     let (example, adjusted, refutations) = match (&paired, examples) {
-        (Some(p), Some(ex)) => {
-            if stratum.is_none() {
-                let pairs_all = ex.ranges[ci].len();
-                let unpaired: usize = pair_shortfall(c, ex, runs, pairs_all);
-                if unpaired > 0 {
-                    flags.push(format!("{unpaired} example rows without a partner in the other arm"));
-                }
-            }
-            if p.null_pairs > 0 {
-                flags.push(format!("{outcome} null in {} example pairs (left out)", p.null_pairs));
-            }
-            if p.is_empty() {
-                flags.push("no example pairs".into());
-                (ExampleLevel::empty(), Adjusted::empty(), None)
-            } else {
-                let example = p.example_level(settings, key);
-                let (design, incomplete) = p.design();
-                if incomplete > 0 {
-                    flags.push(format!("{incomplete} example pairs with a null covariate left out of the adjustment"));
-                }
-                let (adjusted, error) = estimate::adjust(&design, settings);
-                if let Some(e) = error {
-                    flags.push(e);
-                }
-                let refutations = (settings.refuter_sims > 0).then(|| {
-                    let diffs = p.diffs();
-                    let groups: Vec<&[f64]> = p.groups.iter().map(|g| &diffs[g.clone()]).collect();
-                    refute(&RefuteInput {
-                        seed: &seed,
-                        groups: &groups,
-                        covariates: &p.covariate_shifts(),
-                        level: settings.level,
-                        sims: settings.refuter_sims,
-                        rng_seed: settings.seed,
-                        key,
-                    })
-                });
-                (example, adjusted, refutations)
-            }
-        }
+        (Some(p), Some(ex)) => paired_estimates(
+            PairedInput { c, ci, outcome, stratum, runs, paired: p, examples: ex, seed: &seed, key },
+            settings,
+            &mut flags,
+        ),
         _ => {
             if examples.is_none() {
                 flags.push("no examples".into());
@@ -383,6 +332,96 @@ fn estimate_row(
         p_t_holm: f64::NAN,
         p_perm_holm: f64::NAN,
         flags,
+    }
+}
+
+/// The seed level from the runs table: the outcome of each seed both arms
+/// ran, paired by seed (seeds with a null value are flagged and left out).
+fn runs_seed_level(
+    c: &Comparison,
+    outcome: &str,
+    runs: &Runs,
+    settings: &Settings,
+    key: u64,
+    flags: &mut Vec<String>,
+) -> SeedLevel {
+    let mut t = Vec::new();
+    let mut cv = Vec::new();
+    let mut null_seeds = Vec::new();
+    let seeds: BTreeSet<i64> = runs.seeds(&c.treatment.arm).into_iter().collect();
+    for s in runs.seeds(&c.control.arm).into_iter().filter(|s| seeds.contains(s)) {
+        match (runs.value(&c.treatment.arm, s, outcome), runs.value(&c.control.arm, s, outcome)) {
+            (Some(a), Some(b)) if !a.is_nan() && !b.is_nan() => {
+                t.push(a);
+                cv.push(b);
+            }
+            _ => null_seeds.push(s.to_string()),
+        }
+    }
+    if !null_seeds.is_empty() {
+        flags.push(format!("{outcome} null in runs of seeds {}", null_seeds.join(",")));
+    }
+    SeedLevel::from_pairs(&t, &cv, settings, key)
+}
+
+/// What [`paired_estimates`] reads.
+struct PairedInput<'a> {
+    c: &'a Comparison,
+    ci: usize,
+    outcome: &'a str,
+    stratum: Option<u16>,
+    runs: &'a Runs,
+    paired: &'a Paired,
+    examples: &'a Examples,
+    seed: &'a SeedLevel,
+    key: u64,
+}
+
+/// The example level, the adjusted estimate and the refuters, from the
+/// comparison's example pairs.
+fn paired_estimates(
+    input: PairedInput<'_>,
+    settings: &Settings,
+    flags: &mut Vec<String>,
+) -> (ExampleLevel, Adjusted, Option<Refutations>) {
+    let PairedInput { c, ci, outcome, stratum, runs, paired: p, examples: ex, seed, key } = input;
+    if stratum.is_none() {
+        let pairs_all = ex.ranges[ci].len();
+        let unpaired: usize = pair_shortfall(c, ex, runs, pairs_all);
+        if unpaired > 0 {
+            flags.push(format!("{unpaired} example rows without a partner in the other arm"));
+        }
+    }
+    if p.null_pairs > 0 {
+        flags.push(format!("{outcome} null in {} example pairs (left out)", p.null_pairs));
+    }
+    if p.is_empty() {
+        flags.push("no example pairs".into());
+        (ExampleLevel::empty(), Adjusted::empty(), None)
+    } else {
+        let example = p.example_level(settings, key);
+        let (design, incomplete) = p.design();
+        if incomplete > 0 {
+            flags.push(format!("{incomplete} example pairs with a null covariate left out of the adjustment"));
+        }
+        let (adjusted, error) = estimate::adjust(&design, settings);
+        if let Some(e) = error {
+            flags.push(e);
+        }
+        let refutations = (settings.refuter_sims > 0).then(|| {
+            let diffs = p.diffs();
+            let groups: Vec<&[f64]> = p.groups.iter().map(|g| &diffs[g.clone()]).collect();
+            refute(&RefuteInput {
+                seed,
+                groups: &groups,
+                covariates: &p.covariate_shifts(),
+                level: settings.level,
+                sims: settings.refuter_sims,
+                rng_seed: settings.seed,
+                key,
+            })
+        });
+        (example, adjusted, refutations)
     }
 }
 

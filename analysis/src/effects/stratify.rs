@@ -57,110 +57,10 @@ pub fn bucket_averages(rows: &[EffectRow], design: &Design, settings: &Settings)
         let parts: Vec<&EffectRow> = members.iter().map(|&i| &rows[i]).collect();
         let buckets: Vec<String> = parts.iter().filter_map(|r| r.bucket.clone()).collect();
 
-        let seed_parts: Vec<&EffectRow> = parts.iter().copied().filter(|r| r.seed.n >= 2).collect();
-        let ws = weights(&seed_parts.iter().map(|r| r.seed.n).collect::<Vec<_>>());
-        let seed = if seed_parts.is_empty() {
-            SeedLevel::empty()
-        } else {
-            let t = weighted_t(
-                &seed_parts.iter().zip(&ws).map(|(r, w)| (*w, r.seed.ate, r.seed.se, r.seed.df)).collect::<Vec<_>>(),
-                level,
-                seed_parts.iter().map(|r| r.seed.n).sum(),
-            );
-            let mut units = Vec::new();
-            let mut unit_weights = Vec::new();
-            for (r, w) in seed_parts.iter().zip(&ws) {
-                for d in &r.seed.diffs {
-                    units.push(*d);
-                    unit_weights.push(w / r.seed.diffs.len() as f64);
-                }
-            }
-            let key = stable_hash(&format!(
-                "strata\u{1f}{intervention}\u{1f}{t_arch}\u{1f}{c_arch}\u{1f}{outcome}\u{1f}{stratum}"
-            ));
-            let flips = sign_flip_test(&units, &unit_weights, settings.permutations, settings.seed, key);
-            SeedLevel {
-                n: t.n,
-                control_mean: seed_parts.iter().zip(&ws).map(|(r, w)| w * r.seed.control_mean).sum(),
-                treatment_mean: seed_parts.iter().zip(&ws).map(|(r, w)| w * r.seed.treatment_mean).sum(),
-                ate: t.estimate,
-                se: t.se,
-                df: t.df,
-                ci_low: t.ci_low,
-                ci_high: t.ci_high,
-                p: t.p,
-                p_perm: flips.p,
-                perm_exact: flips.exact,
-                cohens_d: f64::NAN,
-                diffs: Vec::new(),
-                control: Vec::new(),
-            }
-        };
-
-        let ex_parts: Vec<&EffectRow> = parts.iter().copied().filter(|r| r.example.n_pairs > 0).collect();
-        let we = weights(&ex_parts.iter().map(|r| r.example.n_pairs).collect::<Vec<_>>());
-        let example = if ex_parts.is_empty() {
-            ExampleLevel::empty()
-        } else {
-            let combine = |pick: fn(&ExampleLevel) -> &Vec<f64>| -> Vec<f64> {
-                let len = ex_parts.iter().map(|r| pick(&r.example).len()).min().unwrap_or(0);
-                (0..len).map(|i| ex_parts.iter().zip(&we).map(|(r, w)| w * pick(&r.example)[i]).sum()).collect()
-            };
-            let bootstrap = combine(|e| &e.bootstrap);
-            let t = weighted_t(
-                &ex_parts
-                    .iter()
-                    .zip(&we)
-                    .map(|(r, w)| (*w, r.example.ate, r.example.se, r.example.df))
-                    .collect::<Vec<_>>(),
-                level,
-                ex_parts.iter().map(|r| r.example.n_pairs).sum(),
-            );
-            let mut sorted = bootstrap.clone();
-            let (boot_low, boot_high) = percentile_interval(&mut sorted, level);
-            ExampleLevel {
-                n_pairs: t.n,
-                n_seeds: ex_parts.iter().map(|r| r.example.n_seeds).max().unwrap_or(0),
-                control_mean: ex_parts.iter().zip(&we).map(|(r, w)| w * r.example.control_mean).sum(),
-                treatment_mean: ex_parts.iter().zip(&we).map(|(r, w)| w * r.example.treatment_mean).sum(),
-                ate: t.estimate,
-                se: t.se,
-                df: t.df,
-                ci_low: t.ci_low,
-                ci_high: t.ci_high,
-                p: t.p,
-                boot_low,
-                boot_high,
-                cohens_d: f64::NAN,
-                bootstrap,
-            }
-        };
-
-        let adj_parts: Vec<&EffectRow> = parts.iter().copied().filter(|r| r.adjusted.n_obs > 0).collect();
-        let wa = weights(&adj_parts.iter().map(|r| r.adjusted.n_obs).collect::<Vec<_>>());
-        let adjusted = if adj_parts.is_empty() {
-            Adjusted::empty()
-        } else {
-            let t = weighted_t(
-                &adj_parts
-                    .iter()
-                    .zip(&wa)
-                    .map(|(r, w)| (*w, r.adjusted.ate, r.adjusted.se, r.adjusted.df))
-                    .collect::<Vec<_>>(),
-                level,
-                adj_parts.iter().map(|r| r.adjusted.n_obs).sum(),
-            );
-            Adjusted {
-                n_obs: t.n,
-                ate: t.estimate,
-                se: t.se,
-                df: t.df,
-                ci_low: t.ci_low,
-                ci_high: t.ci_high,
-                p: t.p,
-                clustered: adj_parts.iter().all(|r| r.adjusted.clustered),
-            }
-        };
+        let unit = format!("strata\u{1f}{intervention}\u{1f}{t_arch}\u{1f}{c_arch}\u{1f}{outcome}\u{1f}{stratum}");
+        let (seed, ws) = seed_average(&parts, settings, &unit);
+        let (example, we) = example_average(&parts, level);
+        let adjusted = adjusted_average(&parts, level);
 
         let mut flags = vec![format!(
             "average over buckets {} (weights {})",
@@ -194,4 +94,119 @@ pub fn bucket_averages(rows: &[EffectRow], design: &Design, settings: &Settings)
         });
     }
     out
+}
+
+/// The seed-level rows of the buckets averaged with weights by their seed
+/// counts (the pooled t, and the sign-flip test over every bucket's seed
+/// differences, keyed by `unit`); also the weights.
+fn seed_average(parts: &[&EffectRow], settings: &Settings, unit: &str) -> (SeedLevel, Vec<f64>) {
+    let level = settings.level;
+    let seed_parts: Vec<&EffectRow> = parts.iter().copied().filter(|r| r.seed.n >= 2).collect();
+    let ws = weights(&seed_parts.iter().map(|r| r.seed.n).collect::<Vec<_>>());
+    let seed = if seed_parts.is_empty() {
+        SeedLevel::empty()
+    } else {
+        let t = weighted_t(
+            &seed_parts.iter().zip(&ws).map(|(r, w)| (*w, r.seed.ate, r.seed.se, r.seed.df)).collect::<Vec<_>>(),
+            level,
+            seed_parts.iter().map(|r| r.seed.n).sum(),
+        );
+        let mut units = Vec::new();
+        let mut unit_weights = Vec::new();
+        for (r, w) in seed_parts.iter().zip(&ws) {
+            for d in &r.seed.diffs {
+                units.push(*d);
+                unit_weights.push(w / r.seed.diffs.len() as f64);
+            }
+        }
+        let key = stable_hash(unit);
+        let flips = sign_flip_test(&units, &unit_weights, settings.permutations, settings.seed, key);
+        SeedLevel {
+            n: t.n,
+            control_mean: seed_parts.iter().zip(&ws).map(|(r, w)| w * r.seed.control_mean).sum(),
+            treatment_mean: seed_parts.iter().zip(&ws).map(|(r, w)| w * r.seed.treatment_mean).sum(),
+            ate: t.estimate,
+            se: t.se,
+            df: t.df,
+            ci_low: t.ci_low,
+            ci_high: t.ci_high,
+            p: t.p,
+            p_perm: flips.p,
+            perm_exact: flips.exact,
+            cohens_d: f64::NAN,
+            diffs: Vec::new(),
+            control: Vec::new(),
+        }
+    };
+    (seed, ws)
+}
+
+/// The example-level rows averaged with weights by their pair counts, the
+/// bootstrap replicates combined the same way; also the weights.
+fn example_average(parts: &[&EffectRow], level: f64) -> (ExampleLevel, Vec<f64>) {
+    let ex_parts: Vec<&EffectRow> = parts.iter().copied().filter(|r| r.example.n_pairs > 0).collect();
+    let we = weights(&ex_parts.iter().map(|r| r.example.n_pairs).collect::<Vec<_>>());
+    let example = if ex_parts.is_empty() {
+        ExampleLevel::empty()
+    } else {
+        let combine = |pick: fn(&ExampleLevel) -> &Vec<f64>| -> Vec<f64> {
+            let len = ex_parts.iter().map(|r| pick(&r.example).len()).min().unwrap_or(0);
+            (0..len).map(|i| ex_parts.iter().zip(&we).map(|(r, w)| w * pick(&r.example)[i]).sum()).collect()
+        };
+        let bootstrap = combine(|e| &e.bootstrap);
+        let t = weighted_t(
+            &ex_parts.iter().zip(&we).map(|(r, w)| (*w, r.example.ate, r.example.se, r.example.df)).collect::<Vec<_>>(),
+            level,
+            ex_parts.iter().map(|r| r.example.n_pairs).sum(),
+        );
+        let mut sorted = bootstrap.clone();
+        let (boot_low, boot_high) = percentile_interval(&mut sorted, level);
+        ExampleLevel {
+            n_pairs: t.n,
+            n_seeds: ex_parts.iter().map(|r| r.example.n_seeds).max().unwrap_or(0),
+            control_mean: ex_parts.iter().zip(&we).map(|(r, w)| w * r.example.control_mean).sum(),
+            treatment_mean: ex_parts.iter().zip(&we).map(|(r, w)| w * r.example.treatment_mean).sum(),
+            ate: t.estimate,
+            se: t.se,
+            df: t.df,
+            ci_low: t.ci_low,
+            ci_high: t.ci_high,
+            p: t.p,
+            boot_low,
+            boot_high,
+            cohens_d: f64::NAN,
+            bootstrap,
+        }
+    };
+    (example, we)
+}
+
+/// The regression-adjusted rows averaged with weights by their observations.
+fn adjusted_average(parts: &[&EffectRow], level: f64) -> Adjusted {
+    let adj_parts: Vec<&EffectRow> = parts.iter().copied().filter(|r| r.adjusted.n_obs > 0).collect();
+    let wa = weights(&adj_parts.iter().map(|r| r.adjusted.n_obs).collect::<Vec<_>>());
+    let adjusted = if adj_parts.is_empty() {
+        Adjusted::empty()
+    } else {
+        let t = weighted_t(
+            &adj_parts
+                .iter()
+                .zip(&wa)
+                .map(|(r, w)| (*w, r.adjusted.ate, r.adjusted.se, r.adjusted.df))
+                .collect::<Vec<_>>(),
+            level,
+            adj_parts.iter().map(|r| r.adjusted.n_obs).sum(),
+        );
+        Adjusted {
+            n_obs: t.n,
+            ate: t.estimate,
+            se: t.se,
+            df: t.df,
+            ci_low: t.ci_low,
+            ci_high: t.ci_high,
+            p: t.p,
+            clustered: adj_parts.iter().all(|r| r.adjusted.clustered),
+        }
+    };
+    adjusted
 }

@@ -71,37 +71,8 @@ pub fn scan_table(path: &Path) -> Result<LazyFrame> {
 pub fn table_effects(lf: LazyFrame, location: &str, opts: &TableOptions) -> Result<Vec<TableRow>> {
     let mut lf = lf;
     let schema = schema_of(&mut lf, "table", location)?;
-    let mut needed = vec![(opts.treatment.as_str(), Kind::Any)];
-    needed.extend(opts.outcomes.iter().map(|o| (o.as_str(), Kind::BoolOrNumeric)));
-    needed.extend(opts.confounders.iter().map(|c| (c.as_str(), Kind::BoolOrNumeric)));
-    needed.extend(opts.pair.iter().map(|p| (p.as_str(), Kind::Any)));
-    if let Some(c) = &opts.cluster {
-        needed.push((c.as_str(), Kind::Any));
-    }
-    require_columns(&schema, "table", location, &needed)?;
-    if opts.cluster.is_some() && opts.pair.is_empty() {
-        return Err(Error::BadArgument {
-            flag: "--cluster".into(),
-            value: opts.cluster.clone().unwrap_or_default(),
-            message: "clusters group pairs: give --pair too".into(),
-        });
-    }
-    let numeric = |name: &str| {
-        let dtype = schema.get(name).cloned().unwrap_or(DataType::Float64);
-        let e = if dtype.is_bool() {
-            col(name).cast(DataType::Float64) * lit(100.0)
-        } else {
-            col(name).cast(DataType::Float64)
-        };
-        e.fill_null(lit(f64::NAN))
-    };
-    let mut exprs = vec![col(opts.treatment.as_str()).cast(DataType::String).alias("__arm")];
-    for (k, o) in opts.outcomes.iter().enumerate() {
-        exprs.push(numeric(o).alias(format!("__y{k}")));
-    }
-    for (j, c) in opts.confounders.iter().enumerate() {
-        exprs.push(numeric(c).alias(format!("__w{j}")));
-    }
+    check_columns(&schema, location, opts)?;
+    let mut exprs = value_exprs(&schema, opts);
     // The unit of replication: --cluster, else a pair column named `seed`.
     let cluster = opts.cluster.clone().or_else(|| opts.pair.iter().find(|p| p.eq_ignore_ascii_case("seed")).cloned());
     // Pair and cluster keys as text, so any key type joins and groups alike.
@@ -113,36 +84,10 @@ pub fn table_effects(lf: LazyFrame, location: &str, opts: &TableOptions) -> Resu
     let arms = df.column("__arm").and_then(|c| c.str().cloned()).ctx(|| "treatment column".into())?;
     let arm_of: Vec<Option<String>> = arms.iter().map(|v| v.map(str::to_string)).collect();
     let null_arms = arm_of.iter().filter(|a| a.is_none()).count();
-    let mut values: Vec<String> = arm_of.iter().flatten().cloned().collect();
-    values.sort();
-    values.dedup();
-    if !values.contains(&opts.control) {
-        return Err(Error::BadArgument {
-            flag: "--control".into(),
-            value: opts.control.clone(),
-            message: format!("column `{}` has no such value (values: {})", opts.treatment, values.join(", ")),
-        });
-    }
-    let treatments: Vec<String> = values.into_iter().filter(|v| *v != opts.control).collect();
-    if treatments.is_empty() {
-        return Err(Error::BadArgument {
-            flag: "--treatment".into(),
-            value: opts.treatment.clone(),
-            message: format!("every row has the control value `{}`: nothing to compare", opts.control),
-        });
-    }
-    let col_f64 = |name: String| -> Result<Vec<f64>> {
-        let c = df.column(&name).ctx(|| name.clone())?;
-        Ok(c.f64().ctx(|| name.clone())?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
-    };
-    let ys: Vec<Vec<f64>> = (0..opts.outcomes.len()).map(|k| col_f64(format!("__y{k}"))).collect::<Result<_>>()?;
-    let ws: Vec<Vec<f64>> = (0..opts.confounders.len()).map(|j| col_f64(format!("__w{j}"))).collect::<Result<_>>()?;
-    let key_columns: Vec<StringChunked> = (0..key_cols.len())
-        .map(|i| {
-            let name = format!("__k{i}");
-            df.column(&name).and_then(|c| c.str().cloned()).ctx(|| name.clone())
-        })
-        .collect::<Result<_>>()?;
+    let treatments = treatment_values(&arm_of, opts)?;
+    let ys = float_columns(&df, "__y", opts.outcomes.len())?;
+    let ws = float_columns(&df, "__w", opts.confounders.len())?;
+    let key_columns = text_columns(&df, "__k", key_cols.len())?;
     // Borrowed from the columns: no string copied per row.
     let keys: Vec<Vec<Option<&str>>> = key_columns.iter().map(|c| c.iter().collect()).collect();
     let rows_of =
@@ -218,14 +163,106 @@ pub fn table_effects(lf: LazyFrame, location: &str, opts: &TableOptions) -> Resu
             out.push(row);
         }
     }
-    // Holm over the rows shown: every (arm, outcome) of this table.
+    holm_over_rows(&mut out);
+    Ok(out)
+}
+
+/// The columns the options name exist with usable types, and --cluster comes
+/// with --pair.
+fn check_columns(schema: &Schema, location: &str, opts: &TableOptions) -> Result<()> {
+    let mut needed = vec![(opts.treatment.as_str(), Kind::Any)];
+    needed.extend(opts.outcomes.iter().map(|o| (o.as_str(), Kind::BoolOrNumeric)));
+    needed.extend(opts.confounders.iter().map(|c| (c.as_str(), Kind::BoolOrNumeric)));
+    needed.extend(opts.pair.iter().map(|p| (p.as_str(), Kind::Any)));
+    if let Some(c) = &opts.cluster {
+        needed.push((c.as_str(), Kind::Any));
+    }
+    require_columns(&schema, "table", location, &needed)?;
+    if opts.cluster.is_some() && opts.pair.is_empty() {
+        return Err(Error::BadArgument {
+            flag: "--cluster".into(),
+            value: opts.cluster.clone().unwrap_or_default(),
+            message: "clusters group pairs: give --pair too".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The treatment column as text and each outcome and confounder as a float
+/// (booleans as 0 / 100 points, nulls as NaN).
+fn value_exprs(schema: &Schema, opts: &TableOptions) -> Vec<Expr> {
+    let numeric = |name: &str| {
+        let dtype = schema.get(name).cloned().unwrap_or(DataType::Float64);
+        let e = if dtype.is_bool() {
+            col(name).cast(DataType::Float64) * lit(100.0)
+        } else {
+            col(name).cast(DataType::Float64)
+        };
+        e.fill_null(lit(f64::NAN))
+    };
+    let mut exprs = vec![col(opts.treatment.as_str()).cast(DataType::String).alias("__arm")];
+    for (k, o) in opts.outcomes.iter().enumerate() {
+        exprs.push(numeric(o).alias(format!("__y{k}")));
+    }
+    for (j, c) in opts.confounders.iter().enumerate() {
+        exprs.push(numeric(c).alias(format!("__w{j}")));
+    }
+    exprs
+}
+
+/// The treatment column's values other than the control, sorted; the
+/// control must be among them and at least one other value.
+fn treatment_values(arm_of: &[Option<String>], opts: &TableOptions) -> Result<Vec<String>> {
+    let mut values: Vec<String> = arm_of.iter().flatten().cloned().collect();
+    values.sort();
+    values.dedup();
+    if !values.contains(&opts.control) {
+        return Err(Error::BadArgument {
+            flag: "--control".into(),
+            value: opts.control.clone(),
+            message: format!("column `{}` has no such value (values: {})", opts.treatment, values.join(", ")),
+        });
+    }
+    let treatments: Vec<String> = values.into_iter().filter(|v| *v != opts.control).collect();
+    if treatments.is_empty() {
+        return Err(Error::BadArgument {
+            flag: "--treatment".into(),
+            value: opts.treatment.clone(),
+            message: format!("every row has the control value `{}`: nothing to compare", opts.control),
+        });
+    }
+    Ok(treatments)
+}
+
+/// Holm over the rows shown: every (arm, outcome) of this table.
+fn holm_over_rows(out: &mut [TableRow]) {
     let t = holm(&out.iter().map(|r| r.t.p).collect::<Vec<_>>());
     let p = holm(&out.iter().map(|r| r.p_perm).collect::<Vec<_>>());
     for (i, r) in out.iter_mut().enumerate() {
         r.p_t_holm = t[i];
         r.p_perm_holm = p[i];
     }
-    Ok(out)
+}
+
+/// Columns `{prefix}0` .. `{prefix}{n-1}` as floats, nulls as NaN.
+fn float_columns(df: &DataFrame, prefix: &str, n: usize) -> Result<Vec<Vec<f64>>> {
+    (0..n)
+        .map(|k| {
+            let name = format!("{prefix}{k}");
+            let c = df.column(&name).ctx(|| name.clone())?;
+            Ok(c.f64().ctx(|| name.clone())?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+        })
+        .collect()
+}
+
+/// Columns `{prefix}0` .. `{prefix}{n-1}` as text.
+fn text_columns(df: &DataFrame, prefix: &str, n: usize) -> Result<Vec<StringChunked>> {
+    (0..n)
+        .map(|i| {
+            let name = format!("{prefix}{i}");
+            df.column(&name).and_then(|c| c.str().cloned()).ctx(|| name.clone())
+        })
+        .collect()
 }
 
 fn null_key(location: &str, row: usize, pair: &[String]) -> Error {

@@ -119,23 +119,7 @@ pub fn paired_row<'a>(
         LinearDesign::new(y2, t2, w2, Some(n), clusters)
     });
     let refutations = (settings.refuter_sims > 0 && !usable.is_empty()).then(|| {
-        let covariates: Vec<Vec<f64>> = ws
-            .iter()
-            .map(|w| {
-                ranges
-                    .iter()
-                    .map(|r| {
-                        let d: Vec<f64> = r
-                            .clone()
-                            .map(|i| usable[i])
-                            .filter(|&(t, c)| w[t].is_finite() && w[c].is_finite())
-                            .map(|(t, c)| w[t] - w[c])
-                            .collect();
-                        mean(&d)
-                    })
-                    .collect()
-            })
-            .collect();
+        let covariates = covariate_shifts(ws, &ranges, &usable);
         let placebo_groups: &[&[f64]] = if cluster.is_some() { &groups } else { &[] };
         refute(&RefuteInput {
             seed: &headline,
@@ -164,6 +148,27 @@ pub fn paired_row<'a>(
     row.ex = Some(paired_t(&diffs, settings.level));
     row.refutations = refutations;
     row
+}
+
+/// Per covariate, the mean treatment-minus-control difference within each
+/// cluster of pairs (what the dummy-outcome refuter tests against 0).
+fn covariate_shifts(ws: &[Vec<f64>], ranges: &[std::ops::Range<usize>], usable: &[(usize, usize)]) -> Vec<Vec<f64>> {
+    ws.iter()
+        .map(|w| {
+            ranges
+                .iter()
+                .map(|r| {
+                    let d: Vec<f64> = r
+                        .clone()
+                        .map(|i| usable[i])
+                        .filter(|&(t, c)| w[t].is_finite() && w[c].is_finite())
+                        .map(|(t, c)| w[t] - w[c])
+                        .collect();
+                    mean(&d)
+                })
+                .collect()
+        })
+        .collect()
 }
 
 #[allow(clippy::too_many_arguments)]

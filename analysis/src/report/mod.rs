@@ -145,6 +145,20 @@ fn effects_section(effects: &Effects, dir: &Path, doc: &mut Document, written: &
         return Ok(());
     }
     let pct = format!("{}%", level * 100.0);
+    forest_plots(effects, dir, &pct, doc, written)?;
+    effect_table(effects, &pct, doc);
+    refuters_table(effects, doc);
+    Ok(())
+}
+
+/// One forest plot per outcome: the seed-level interval of each comparison.
+fn forest_plots(
+    effects: &Effects,
+    dir: &Path,
+    pct: &str,
+    doc: &mut Document,
+    written: &mut Vec<PathBuf>,
+) -> Result<()> {
     for outcome in &effects.outcomes {
         let rows: Vec<&EffectRow> =
             effects.rows.iter().filter(|r| &r.outcome == outcome && r.stratum.is_none()).collect();
@@ -177,6 +191,11 @@ fn effects_section(effects: &Effects, dir: &Path, doc: &mut Document, written: &
         doc.push(Block::Heading(3, format!("Effect on {outcome}")));
         doc.push(Block::Image { path: file, alt: format!("forest plot of the effects on {outcome}") });
     }
+    Ok(())
+}
+
+/// Every level of every comparison, one row each.
+fn effect_table(effects: &Effects, pct: &str, doc: &mut Document) {
     let headers = [
         "arm".to_string(),
         "vs".into(),
@@ -220,7 +239,10 @@ fn effects_section(effects: &Effects, dir: &Path, doc: &mut Document, written: &
         .collect();
     doc.push(Block::Heading(3, "Effect table".into()));
     doc.push(Block::Table { headers: headers.to_vec(), rows });
+}
 
+/// The refuters' verdicts, where they ran.
+fn refuters_table(effects: &Effects, doc: &mut Document) {
     let verdict = |pass: Option<bool>| match pass {
         Some(true) => "pass",
         Some(false) => "FAIL",
@@ -267,7 +289,6 @@ fn effects_section(effects: &Effects, dir: &Path, doc: &mut Document, written: &
             rows: refuted,
         });
     }
-    Ok(())
 }
 
 fn runs_section(tables: &StudyTables, effects: &Effects, doc: &mut Document) -> Result<()> {

@@ -254,19 +254,27 @@ impl Simulation {
         ];
         let runs = self.run_frame(arm, seed, &job_id, &outcomes)?;
 
+        let curves = self.curves_frame(arm, seed, &job_id, rng)?;
+
+        let attention = if arm.attention { Some(self.attention_frame(arm, seed, &job_id, rng)?) } else { None };
+        Ok(JobFrames { arm: arm.arm.clone(), job_id, runs, examples, curves, attention })
+    }
+
+    /// Learning curves that fall faster for arms with a larger effect.
+    fn curves_frame(&self, arm: &SimArm, seed: i64, job_id: &str, rng: &mut Rng) -> Result<DataFrame> {
         let e = self.epochs;
         let epochs: Vec<i64> = (1..=e as i64).collect();
         let speed = 0.25 + 0.05 * arm.effect.max(-5.0) / 5.0;
         let train: Vec<f64> =
             epochs.iter().map(|&x| 0.6 + 4.0 * (-speed * x as f64).exp() + 0.02 * normal(rng)).collect();
         let valid: Vec<f64> = train.iter().map(|t| t + 0.25 + 0.02 * normal(rng)).collect();
-        let curves = DataFrame::new(
+        DataFrame::new(
             e,
             vec![
                 Column::new("study".into(), vec![self.study.clone(); e]),
                 Column::new("study_version".into(), vec![i64::from(self.version); e]),
                 Column::new("arm".into(), vec![arm.arm.clone(); e]),
-                Column::new("job_id".into(), vec![job_id.clone(); e]),
+                Column::new("job_id".into(), vec![job_id.to_string(); e]),
                 Column::new("seed".into(), vec![seed; e]),
                 Column::new("epoch".into(), epochs.clone()),
                 Column::new("step".into(), epochs.iter().map(|x| x * 157).collect::<Vec<_>>()),
@@ -286,10 +294,7 @@ impl Simulation {
                 Column::new("padded_source_tokens".into(), vec![260_000i64; e]),
             ],
         )
-        .ctx(|| "simulating curves".into())?;
-
-        let attention = if arm.attention { Some(self.attention_frame(arm, seed, &job_id, rng)?) } else { None };
-        Ok(JobFrames { arm: arm.arm.clone(), job_id, runs, examples, curves, attention })
+        .ctx(|| "simulating curves".into())
     }
 
     fn run_frame(&self, arm: &SimArm, seed: i64, job_id: &str, outcomes: &[(&str, Option<f64>)]) -> Result<DataFrame> {

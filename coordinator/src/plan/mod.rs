@@ -6,6 +6,7 @@
 //! its arms and job ids, so any change that changes what would run changes it.
 
 mod buckets;
+pub mod cautions;
 pub mod diff;
 pub mod steps;
 
@@ -119,10 +120,14 @@ pub fn plan(study: &Study) -> Result<Plan, SpecErrors> {
     Ok(plan)
 }
 
-/// What a valid plan probably gets wrong (a schedule longer than the run),
+/// What a valid plan probably gets wrong (a schedule longer than the run, a
+/// model too large for any machine, a mutated test split),
 /// located in the study file; empty when nothing is.
 pub fn warnings(study: &Study, plan: &Plan) -> SpecWarnings {
-    SpecWarnings(study.source.locate(steps::sampling_warnings(study, plan)).0)
+    let mut issues = steps::sampling_warnings(study, plan);
+    issues.extend(cautions::size_warnings(study, plan));
+    issues.extend(cautions::test_split_warnings(study));
+    SpecWarnings(study.source.locate(issues).0)
 }
 
 struct ArmDraft {

@@ -123,36 +123,7 @@ impl Scheduler {
         self.writer.commit(writes).await.map_err(|e| SchedError::Unavailable(e.to_string()))?;
 
         // The plan's table and the carried-over results, before any job runs.
-        let dir = self.state_dir.join(results_dir(&name, version));
-        let records: Vec<(usize, u32, String, i64, Vec<u8>)> =
-            reused.iter().map(|r| (r.job, r.attempt, r.worker_id.clone(), r.finished_at_ms, r.bytes.clone())).collect();
-        let arm_refs: Vec<_> = records.iter().map(|(j, ..)| rt.arm_refs(*j)).collect();
-        let (plan2, name2) = (plan.clone(), name.clone());
-        let written = tokio::task::spawn_blocking(move || -> std::result::Result<(), String> {
-            write_arms(&dir, version, &plan2).map_err(|e| e.to_string())?;
-            for ((job, attempt, worker, at, bytes), arms) in records.iter().zip(&arm_refs) {
-                let result = <pb::JobResult as prost::Message>::decode(bytes.as_slice()).map_err(|e| e.to_string())?;
-                let rec = JobRecord {
-                    study: &name2,
-                    study_version: version,
-                    job_id: &plan2.jobs[*job].id,
-                    spec: &plan2.jobs[*job].spec,
-                    arms,
-                    attempt: *attempt,
-                    worker,
-                    result: &result,
-                    finished_at_ms: *at,
-                };
-                write_job_tables(&dir, &rec).map_err(|e| e.to_string())?;
-            }
-            Ok(())
-        })
-        .await;
-        match written {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(study = %name, version, error = %e, "writing the plan's tables"),
-            Err(e) => tracing::error!(study = %name, version, error = %e, "writing the plan's tables"),
-        }
+        self.write_initial_tables(&name, version, &plan, &rt, &reused).await;
 
         for r in &reused {
             rt.jobs[r.job].reuse_result(r.attempt);
@@ -189,6 +160,41 @@ impl Scheduler {
         tracing::info!(study = %name, version, jobs = total, reused = done, "study submitted");
         self.bump();
         Ok(response)
+    }
+
+    /// The arms table and the tables of results carried over from an
+    /// earlier version; a failure is logged (a restart writes them again).
+    async fn write_initial_tables(&self, name: &str, version: u32, plan: &Arc<Plan>, rt: &StudyRt, reused: &[Reused]) {
+        let dir = self.state_dir.join(results_dir(name, version));
+        let records: Vec<(usize, u32, String, i64, Vec<u8>)> =
+            reused.iter().map(|r| (r.job, r.attempt, r.worker_id.clone(), r.finished_at_ms, r.bytes.clone())).collect();
+        let arm_refs: Vec<_> = records.iter().map(|(j, ..)| rt.arm_refs(*j)).collect();
+        let (plan2, name2) = (plan.clone(), name.to_string());
+        let written = tokio::task::spawn_blocking(move || -> std::result::Result<(), String> {
+            write_arms(&dir, version, &plan2).map_err(|e| e.to_string())?;
+            for ((job, attempt, worker, at, bytes), arms) in records.iter().zip(&arm_refs) {
+                let result = <pb::JobResult as prost::Message>::decode(bytes.as_slice()).map_err(|e| e.to_string())?;
+                let rec = JobRecord {
+                    study: &name2,
+                    study_version: version,
+                    job_id: &plan2.jobs[*job].id,
+                    spec: &plan2.jobs[*job].spec,
+                    arms,
+                    attempt: *attempt,
+                    worker,
+                    result: &result,
+                    finished_at_ms: *at,
+                };
+                write_job_tables(&dir, &rec).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        })
+        .await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(study = %name, version, error = %e, "writing the plan's tables"),
+            Err(e) => tracing::error!(study = %name, version, error = %e, "writing the plan's tables"),
+        }
     }
 
     /// Results of earlier versions of the same study for identical jobs on

@@ -157,6 +157,7 @@ pub static KNOBS: &[Knob] = &[
     Knob { name: "layers", section: Section::Model, ty: Ty::Int, scope: RECURRENT, range: LAYERS, doc: "stacked recurrent layers (encoder and decoder)" },
     Knob { name: "dropout", section: Section::Model, ty: Ty::Float, scope: Scope::Everywhere, range: float(0.0, 1.0, false, true), doc: "dropout probability" },
     Knob { name: "bidirectional", section: Section::Model, ty: Ty::Bool, scope: RECURRENT, range: Range::Bool, doc: "bidirectional encoder" },
+    Knob { name: "feed_context", section: Section::Model, ty: Ty::Bool, scope: Scope::Archs(&[Arch::Rnn, Arch::Gru, Arch::Lstm]), range: Range::Bool, doc: "the encoder's final state also fed to the decoder at every step (Cho et al. 2014)" },
     Knob { name: "attention_dim", section: Section::Model, ty: Ty::Int, scope: Scope::Archs(&[Arch::LstmAttention]), range: DIM, doc: "additive attention width (default: hidden_dim)" },
     Knob { name: "d_model", section: Section::Model, ty: Ty::Int, scope: TRANSFORMER, range: DIM, doc: "transformer width" },
     Knob { name: "heads", section: Section::Model, ty: Ty::Int, scope: TRANSFORMER, range: Range::Int(1, 1024), doc: "attention heads (must divide d_model)" },

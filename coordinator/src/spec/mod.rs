@@ -134,21 +134,40 @@ pub struct Bucket {
 /// Read and validate a study file.
 pub fn load(path: &Path) -> Result<Study, SpecErrors> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let whole_file = |message: String| {
         SpecErrors(vec![SpecError {
             file: file.clone(),
             line: 0,
             column: 0,
             key: String::new(),
-            message: format!("cannot read the study file: {e}"),
+            message,
             snippet: String::new(),
         }])
-    })?;
+    };
+    let bytes = std::fs::read(path).map_err(|e| whole_file(format!("cannot read the study file: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|e| not_utf8(&file, e))?;
     let base_dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     parse(&text, &file, &base_dir)
+}
+
+/// A study file that is not UTF-8 (often Latin-1 from an old editor): the
+/// line and column of the first bad byte, with the line shown as far as it
+/// can be.
+fn not_utf8(file: &str, e: std::string::FromUtf8Error) -> SpecErrors {
+    let at = e.utf8_error().valid_up_to();
+    let bytes = e.as_bytes();
+    let text = String::from_utf8_lossy(bytes);
+    let index = SpanIndex::new(&text);
+    let locator = error::Locator { file, text: &text, index: &index };
+    // Offsets differ after the lossy replacement only past the bad byte.
+    let message = format!(
+        "the study file is not UTF-8 text: byte 0x{:02x} at offset {at}; accepted: UTF-8 (re-save the file as UTF-8, e.g. iconv -f latin1 -t utf-8)",
+        bytes[at]
+    );
+    SpecErrors(vec![locator.at_offset(at, 1, String::new(), message)])
 }
 
 /// Validate study-file text. `file` names it in errors; relative data paths

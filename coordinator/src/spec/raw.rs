@@ -77,6 +77,7 @@ pub struct RawModel {
     pub layers: Option<i64>,
     pub dropout: Option<f64>,
     pub bidirectional: Option<bool>,
+    pub feed_context: Option<bool>,
     pub attention_dim: Option<i64>,
     pub d_model: Option<i64>,
     pub heads: Option<i64>,

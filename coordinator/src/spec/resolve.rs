@@ -187,7 +187,8 @@ impl Reader<'_> {
         let layers = self.int_or("layers", defaults::LAYERS) as u32;
         let dropout = self.float_or("dropout", defaults::RECURRENT_DROPOUT);
         let bidirectional = matches!(self.get("bidirectional"), Some(Value::Bool(true)));
-        let rec = RecurrentSpec { embedding_dim, hidden_dim, layers, dropout, bidirectional };
+        let feed_context = matches!(self.get("feed_context"), Some(Value::Bool(true)));
+        let rec = RecurrentSpec { embedding_dim, hidden_dim, layers, dropout, bidirectional, feed_context };
         Some(match arch {
             Arch::Rnn => ModelSpec::Rnn(rec),
             Arch::Gru => ModelSpec::Gru(rec),

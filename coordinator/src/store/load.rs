@@ -72,9 +72,10 @@ pub struct LoadedAttempt {
     pub leased_at_ms: i64,
 }
 
-pub fn load(conn: &Connection, path: &Path) -> Result<Snapshot> {
+/// Every study version, without its jobs, in submission order.
+fn load_studies(conn: &Connection, path: &Path) -> Result<Vec<LoadedStudy>> {
     let sql = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
-    let mut snapshot = Snapshot::default();
+    let mut studies = Vec::new();
     let mut stmt = conn
         .prepare(
             "SELECT name, version, spec_hash, spec_toml, file_name, base_dir, plan_json, dataset_hash,
@@ -101,8 +102,71 @@ pub fn load(conn: &Connection, path: &Path) -> Result<Snapshot> {
         })
         .map_err(sql)?;
     for row in rows {
-        snapshot.studies.push(row.map_err(sql)?);
+        studies.push(row.map_err(sql)?);
     }
+
+    Ok(studies)
+}
+
+/// worker id -> (name, capabilities protobuf), of every registered worker.
+fn load_workers(conn: &Connection, path: &Path) -> Result<HashMap<String, (String, Vec<u8>)>> {
+    let sql = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
+    let mut workers = HashMap::new();
+    let mut stmt = conn.prepare("SELECT worker_id, name, capabilities FROM workers").map_err(sql)?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?)))
+        .map_err(sql)?;
+    for row in rows {
+        let (id, name, caps) = row.map_err(sql)?;
+        workers.insert(id, (name, caps));
+    }
+    Ok(workers)
+}
+
+/// The result rows of one study version by job id; raises `max_batch` to
+/// the highest table batch among them.
+fn load_results(
+    conn: &Connection,
+    path: &Path,
+    study: &LoadedStudy,
+    max_batch: &mut i64,
+) -> Result<HashMap<String, LoadedResult>> {
+    let sql = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
+    let mut result_stmt = conn
+        .prepare_cached(
+            "SELECT job_id, attempt, worker_id, finished_at_ms, has_attention, table_batch FROM results
+             WHERE study = ?1 AND version = ?2",
+        )
+        .map_err(sql)?;
+    let mut results: HashMap<String, LoadedResult> = HashMap::new();
+    let rows = result_stmt
+        .query_map(params![study.name, study.version], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                LoadedResult {
+                    attempt: r.get(1)?,
+                    worker_id: r.get(2)?,
+                    finished_at_ms: r.get(3)?,
+                    has_attention: r.get::<_, i64>(4)? != 0,
+                    table_batch: r.get(5)?,
+                },
+            ))
+        })
+        .map_err(sql)?;
+    for row in rows {
+        let (id, v) = row.map_err(sql)?;
+        if let Some(b) = v.table_batch {
+            *max_batch = (*max_batch).max(b);
+        }
+        results.insert(id, v);
+    }
+    Ok(results)
+}
+
+pub fn load(conn: &Connection, path: &Path) -> Result<Snapshot> {
+    let sql = |source| StoreError::Sqlite { path: path.to_path_buf(), source };
+    let mut snapshot =
+        Snapshot { studies: load_studies(conn, path)?, workers: load_workers(conn, path)?, max_table_batch: 0 };
 
     let mut jobs_stmt = conn
         .prepare(
@@ -124,35 +188,8 @@ pub fn load(conn: &Connection, path: &Path) -> Result<Snapshot> {
              ORDER BY attempt DESC LIMIT 1",
         )
         .map_err(sql)?;
-    let mut result_stmt = conn
-        .prepare(
-            "SELECT job_id, attempt, worker_id, finished_at_ms, has_attention, table_batch FROM results
-             WHERE study = ?1 AND version = ?2",
-        )
-        .map_err(sql)?;
     for study in &mut snapshot.studies {
-        let mut results: HashMap<String, LoadedResult> = HashMap::new();
-        let rows = result_stmt
-            .query_map(params![study.name, study.version], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    LoadedResult {
-                        attempt: r.get(1)?,
-                        worker_id: r.get(2)?,
-                        finished_at_ms: r.get(3)?,
-                        has_attention: r.get::<_, i64>(4)? != 0,
-                        table_batch: r.get(5)?,
-                    },
-                ))
-            })
-            .map_err(sql)?;
-        for row in rows {
-            let (id, v) = row.map_err(sql)?;
-            if let Some(b) = v.table_batch {
-                snapshot.max_table_batch = snapshot.max_table_batch.max(b);
-            }
-            results.insert(id, v);
-        }
+        let mut results = load_results(conn, path, study, &mut snapshot.max_table_batch)?;
         let rows = jobs_stmt
             .query_map(params![study.name, study.version], |r| {
                 Ok(LoadedJob {
@@ -198,14 +235,6 @@ pub fn load(conn: &Connection, path: &Path) -> Result<Snapshot> {
         }
     }
 
-    let mut stmt = conn.prepare("SELECT worker_id, name, capabilities FROM workers").map_err(sql)?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?)))
-        .map_err(sql)?;
-    for row in rows {
-        let (id, name, caps) = row.map_err(sql)?;
-        snapshot.workers.insert(id, (name, caps));
-    }
     Ok(snapshot)
 }
 

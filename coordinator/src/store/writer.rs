@@ -280,43 +280,7 @@ fn apply(conn: &mut Connection, batch: &[Msg]) -> rusqlite::Result<()> {
 
 fn apply_one(tx: &Transaction, w: &Write) -> rusqlite::Result<()> {
     match w {
-        Write::Study {
-            name,
-            version,
-            spec_hash,
-            spec_toml,
-            file_name,
-            base_dir,
-            plan_json,
-            dataset_hash,
-            dataset_bytes,
-            submitted_at_ms,
-            jobs,
-        } => {
-            tx.execute(
-                "INSERT INTO studies (name, version, spec_hash, spec_toml, file_name, base_dir, plan_json,
-                     dataset_hash, dataset_bytes, submitted_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    name,
-                    version,
-                    spec_hash,
-                    spec_toml,
-                    file_name,
-                    base_dir,
-                    plan_json,
-                    dataset_hash,
-                    *dataset_bytes as i64,
-                    submitted_at_ms
-                ],
-            )?;
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO jobs (study, version, job_id, ordinal, state) VALUES (?1, ?2, ?3, ?4, 'queued')",
-            )?;
-            for (i, id) in jobs.iter().enumerate() {
-                stmt.execute(params![name, version, id, i as i64])?;
-            }
-        }
+        Write::Study { .. } => insert_study(tx, w)?,
         Write::Resume { name, version, jobs } => {
             tx.execute("UPDATE studies SET cancelled = 0 WHERE name = ?1 AND version = ?2", params![name, version])?;
             let mut stmt = tx.prepare_cached(
@@ -358,50 +322,7 @@ fn apply_one(tx: &Transaction, w: &Write) -> rusqlite::Result<()> {
             )?
             .execute(params![study, version, job_id, job_state, failures, final_reason, *fatal as i64])?;
         }
-        Write::Result {
-            study,
-            version,
-            job_id,
-            attempt,
-            worker_id,
-            finished_at_ms,
-            result,
-            has_attention,
-            reused_from,
-        } => {
-            tx.prepare_cached(
-                "INSERT INTO results (study, version, job_id, attempt, worker_id, finished_at_ms, result, has_attention, reused_from)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?
-            .execute(params![
-                study,
-                version,
-                job_id,
-                attempt,
-                worker_id,
-                finished_at_ms,
-                result,
-                *has_attention as i64,
-                reused_from
-            ])?;
-            if reused_from.is_none() {
-                // The attempt row may be missing when the lease that issued
-                // it was not committed before a crash; the result still is
-                // this attempt's.
-                tx.prepare_cached(
-                    "INSERT INTO attempts (study, version, job_id, attempt, worker_id, leased_at_ms, ended_at_ms, outcome)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 'succeeded')
-                     ON CONFLICT (study, version, job_id, attempt)
-                     DO UPDATE SET ended_at_ms = ?6, outcome = 'succeeded'",
-                )?
-                .execute(params![study, version, job_id, attempt, worker_id, finished_at_ms])?;
-            }
-            tx.prepare_cached(
-                "UPDATE jobs SET state = 'succeeded', attempts_issued = MAX(attempts_issued, ?4)
-                 WHERE study = ?1 AND version = ?2 AND job_id = ?3",
-            )?
-            .execute(params![study, version, job_id, attempt])?;
-        }
+        Write::Result { .. } => insert_result(tx, w)?,
         Write::Cancel { study, version, dropped } => {
             tx.execute("UPDATE studies SET cancelled = 1 WHERE name = ?1 AND version = ?2", params![study, version])?;
             let mut stmt = tx.prepare_cached(
@@ -432,5 +353,101 @@ fn apply_one(tx: &Transaction, w: &Write) -> rusqlite::Result<()> {
             .execute(params![worker_id, name, capabilities, at_ms])?;
         }
     }
+    Ok(())
+}
+
+/// A new study version and its queued jobs.
+fn insert_study(tx: &Transaction, w: &Write) -> rusqlite::Result<()> {
+    let Write::Study {
+        name,
+        version,
+        spec_hash,
+        spec_toml,
+        file_name,
+        base_dir,
+        plan_json,
+        dataset_hash,
+        dataset_bytes,
+        submitted_at_ms,
+        jobs,
+    } = w
+    else {
+        unreachable!("insert_study is called with a Write::Study")
+    };
+    tx.execute(
+        "INSERT INTO studies (name, version, spec_hash, spec_toml, file_name, base_dir, plan_json,
+             dataset_hash, dataset_bytes, submitted_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            name,
+            version,
+            spec_hash,
+            spec_toml,
+            file_name,
+            base_dir,
+            plan_json,
+            dataset_hash,
+            *dataset_bytes as i64,
+            submitted_at_ms
+        ],
+    )?;
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO jobs (study, version, job_id, ordinal, state) VALUES (?1, ?2, ?3, ?4, 'queued')",
+    )?;
+    for (i, id) in jobs.iter().enumerate() {
+        stmt.execute(params![name, version, id, i as i64])?;
+    }
+    Ok(())
+}
+
+/// A result, its attempt (inserted if its lease was lost in a crash) and
+/// the job's new state.
+fn insert_result(tx: &Transaction, w: &Write) -> rusqlite::Result<()> {
+    let Write::Result {
+        study,
+        version,
+        job_id,
+        attempt,
+        worker_id,
+        finished_at_ms,
+        result,
+        has_attention,
+        reused_from,
+    } = w
+    else {
+        unreachable!("insert_result is called with a Write::Result")
+    };
+    tx.prepare_cached(
+        "INSERT INTO results (study, version, job_id, attempt, worker_id, finished_at_ms, result, has_attention, reused_from)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        study,
+        version,
+        job_id,
+        attempt,
+        worker_id,
+        finished_at_ms,
+        result,
+        *has_attention as i64,
+        reused_from
+    ])?;
+    if reused_from.is_none() {
+        // The attempt row may be missing when the lease that issued
+        // it was not committed before a crash; the result still is
+        // this attempt's.
+        tx.prepare_cached(
+            "INSERT INTO attempts (study, version, job_id, attempt, worker_id, leased_at_ms, ended_at_ms, outcome)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 'succeeded')
+             ON CONFLICT (study, version, job_id, attempt)
+             DO UPDATE SET ended_at_ms = ?6, outcome = 'succeeded'",
+        )?
+        .execute(params![study, version, job_id, attempt, worker_id, finished_at_ms])?;
+    }
+    tx.prepare_cached(
+        "UPDATE jobs SET state = 'succeeded', attempts_issued = MAX(attempts_issued, ?4)
+         WHERE study = ?1 AND version = ?2 AND job_id = ?3",
+    )?
+    .execute(params![study, version, job_id, attempt])?;
     Ok(())
 }

@@ -100,124 +100,151 @@ const KEEP: [&str; 2] = ["self", "cls"];
 /// Local names bound in `lexemes`, in order of first binding: parameters,
 /// assignment targets, loop and comprehension variables, `as` targets and
 /// walrus targets; names declared global or nonlocal are excluded.
-// Tokens are examined with their neighbours, by index.
-#[allow(clippy::needless_range_loop)]
 pub(crate) fn local_names(lexemes: &[Lexeme]) -> Vec<String> {
     let mut bound: Vec<String> = Vec::new();
     let mut excluded: HashSet<&str> = KEEP.into_iter().collect();
-    let add = |bound: &mut Vec<String>, n: &str| {
-        if !bound.iter().any(|b| b == n) {
-            bound.push(n.to_string());
-        }
-    };
     for line in lexemes.split(|l| matches!(l.tok, Tok::Newline)) {
         let line: Vec<&Lexeme> = line.iter().filter(|l| !matches!(l.tok, Tok::Indent | Tok::Dedent)).collect();
-        let tok = |i: usize| line.get(i).map(|l| &l.tok);
         // global / nonlocal
-        if matches!(tok(0), Some(Tok::Global | Tok::Nonlocal)) {
+        if matches!(tok(&line, 0), Some(Tok::Global | Tok::Nonlocal)) {
             excluded.extend(line.iter().filter_map(|l| name_of(l)));
             continue;
         }
-        let mut depth = 0usize;
-        let mut top_assign = Vec::new();
-        for i in 0..line.len() {
-            let t = &line[i].tok;
-            let prev = if i > 0 { tok(i - 1) } else { None };
-            let next = tok(i + 1);
-            if is_open(t) {
-                depth += 1;
-            } else if is_close(t) {
-                depth = depth.saturating_sub(1);
-            }
-            if depth == 0 && (matches!(t, Tok::Equal) || is_aug_assign(t)) {
-                top_assign.push(i);
-            }
-            let Some(n) = name_of(line[i]) else { continue };
-            let after_dot = matches!(prev, Some(Tok::Dot));
-            // walrus target; `as` target
-            if matches!(next, Some(Tok::ColonEqual)) || (matches!(prev, Some(Tok::As)) && !after_dot) {
-                add(&mut bound, n);
-            }
-        }
-        // def parameters: inside the parentheses right after `def NAME`.
-        if let Some(d) = line.iter().position(|l| matches!(l.tok, Tok::Def))
-            && matches!(tok(d + 2), Some(Tok::Lpar))
-        {
-            let mut depth = 0usize;
-            for i in d + 2..line.len() {
-                let t = &line[i].tok;
-                if is_open(t) {
-                    depth += 1;
-                } else if is_close(t) {
-                    depth -= 1;
-                    if depth == 0 {
-                        break;
-                    }
-                }
-                if depth == 1
-                    && let Some(n) = name_of(line[i])
-                    && matches!(tok(i - 1), Some(Tok::Lpar | Tok::Comma | Tok::Star | Tok::DoubleStar))
-                    && matches!(tok(i + 1), Some(Tok::Comma | Tok::Rpar | Tok::Equal | Tok::Colon))
-                {
-                    add(&mut bound, n);
-                }
-            }
-        }
-        // lambda parameters and for targets: up to `:` / `in` at the same depth.
-        for i in 0..line.len() {
-            let (stop_lambda, is_for) = match line[i].tok {
-                Tok::Lambda => (true, false),
-                Tok::For => (false, true),
-                _ => continue,
-            };
-            let mut depth = 0usize;
-            for j in i + 1..line.len() {
-                let t = &line[j].tok;
-                if depth == 0 && ((stop_lambda && matches!(t, Tok::Colon)) || (is_for && matches!(t, Tok::In))) {
-                    break;
-                }
-                if is_open(t) {
-                    depth += 1;
-                } else if is_close(t) {
-                    if depth == 0 {
-                        break;
-                    }
-                    depth -= 1;
-                }
-                if let Some(n) = name_of(line[j])
-                    && !matches!(tok(j - 1), Some(Tok::Dot | Tok::Equal))
-                    && !matches!(tok(j + 1), Some(Tok::Dot | Tok::Lpar | Tok::Lsqb))
-                {
-                    add(&mut bound, n);
-                }
-            }
-        }
-        // Assignment targets: names at depth 0 before the last top-level `=`.
+        let top_assign = walrus_and_as_targets(&line, &mut bound);
+        def_parameters(&line, &mut bound);
+        lambda_and_for_targets(&line, &mut bound);
         if let Some(&last) = top_assign.last() {
-            let mut depth = 0usize;
-            for i in 0..last {
-                let t = &line[i].tok;
-                if is_open(t) {
-                    depth += 1;
-                } else if is_close(t) {
-                    depth = depth.saturating_sub(1);
-                }
-                let Some(n) = name_of(line[i]) else { continue };
-                let after_dot = i > 0 && matches!(tok(i - 1), Some(Tok::Dot));
-                let next = tok(i + 1);
-                // `x: int = 1` only at the start of a statement: elsewhere a
-                // colon ends an `if a:` header.
-                let target = matches!(next, Some(Tok::Equal | Tok::Comma))
-                    || (i == 0 && matches!(next, Some(Tok::Colon)))
-                    || next.is_some_and(is_aug_assign);
-                if depth == 0 && !after_dot && target {
-                    add(&mut bound, n);
-                }
-            }
+            assignment_targets(&line, last, &mut bound);
         }
     }
     bound.retain(|n| !excluded.contains(n.as_str()));
     bound
+}
+
+// The binding forms below examine each token with its neighbours, by index.
+
+fn tok<'a>(line: &[&'a Lexeme], i: usize) -> Option<&'a Tok> {
+    line.get(i).map(|l| &l.tok)
+}
+
+fn add(bound: &mut Vec<String>, n: &str) {
+    if !bound.iter().any(|b| b == n) {
+        bound.push(n.to_string());
+    }
+}
+
+/// Walrus and `as` targets; returns the positions of the line's top-level
+/// `=` and augmented assignments.
+#[allow(clippy::needless_range_loop)]
+fn walrus_and_as_targets(line: &[&Lexeme], bound: &mut Vec<String>) -> Vec<usize> {
+    let mut depth = 0usize;
+    let mut top_assign = Vec::new();
+    for i in 0..line.len() {
+        let t = &line[i].tok;
+        let prev = if i > 0 { tok(line, i - 1) } else { None };
+        let next = tok(line, i + 1);
+        if is_open(t) {
+            depth += 1;
+        } else if is_close(t) {
+            depth = depth.saturating_sub(1);
+        }
+        if depth == 0 && (matches!(t, Tok::Equal) || is_aug_assign(t)) {
+            top_assign.push(i);
+        }
+        let Some(n) = name_of(line[i]) else { continue };
+        let after_dot = matches!(prev, Some(Tok::Dot));
+        if matches!(next, Some(Tok::ColonEqual)) || (matches!(prev, Some(Tok::As)) && !after_dot) {
+            add(bound, n);
+        }
+    }
+    top_assign
+}
+
+/// def parameters: inside the parentheses right after `def NAME`.
+#[allow(clippy::needless_range_loop)]
+fn def_parameters(line: &[&Lexeme], bound: &mut Vec<String>) {
+    let Some(d) = line.iter().position(|l| matches!(l.tok, Tok::Def)) else { return };
+    if !matches!(tok(line, d + 2), Some(Tok::Lpar)) {
+        return;
+    }
+    let mut depth = 0usize;
+    for i in d + 2..line.len() {
+        let t = &line[i].tok;
+        if is_open(t) {
+            depth += 1;
+        } else if is_close(t) {
+            depth -= 1;
+            if depth == 0 {
+                break;
+            }
+        }
+        if depth == 1
+            && let Some(n) = name_of(line[i])
+            && matches!(tok(line, i - 1), Some(Tok::Lpar | Tok::Comma | Tok::Star | Tok::DoubleStar))
+            && matches!(tok(line, i + 1), Some(Tok::Comma | Tok::Rpar | Tok::Equal | Tok::Colon))
+        {
+            add(bound, n);
+        }
+    }
+}
+
+/// lambda parameters and for targets: up to `:` / `in` at the same depth.
+#[allow(clippy::needless_range_loop)]
+fn lambda_and_for_targets(line: &[&Lexeme], bound: &mut Vec<String>) {
+    for i in 0..line.len() {
+        let (stop_lambda, is_for) = match line[i].tok {
+            Tok::Lambda => (true, false),
+            Tok::For => (false, true),
+            _ => continue,
+        };
+        let mut depth = 0usize;
+        for j in i + 1..line.len() {
+            let t = &line[j].tok;
+            if depth == 0 && ((stop_lambda && matches!(t, Tok::Colon)) || (is_for && matches!(t, Tok::In))) {
+                break;
+            }
+            if is_open(t) {
+                depth += 1;
+            } else if is_close(t) {
+                if depth == 0 {
+                    break;
+                }
+                depth -= 1;
+            }
+            if let Some(n) = name_of(line[j])
+                && !matches!(tok(line, j - 1), Some(Tok::Dot | Tok::Equal))
+                && !matches!(tok(line, j + 1), Some(Tok::Dot | Tok::Lpar | Tok::Lsqb))
+            {
+                add(bound, n);
+            }
+        }
+    }
+}
+
+/// Assignment targets: names at depth 0 before the last top-level `=`
+/// (at position `last`).
+#[allow(clippy::needless_range_loop)]
+fn assignment_targets(line: &[&Lexeme], last: usize, bound: &mut Vec<String>) {
+    let mut depth = 0usize;
+    for i in 0..last {
+        let t = &line[i].tok;
+        if is_open(t) {
+            depth += 1;
+        } else if is_close(t) {
+            depth = depth.saturating_sub(1);
+        }
+        let Some(n) = name_of(line[i]) else { continue };
+        let after_dot = i > 0 && matches!(tok(line, i - 1), Some(Tok::Dot));
+        let next = tok(line, i + 1);
+        // `x: int = 1` only at the start of a statement: elsewhere a colon
+        // ends an `if a:` header.
+        let target = matches!(next, Some(Tok::Equal | Tok::Comma))
+            || (i == 0 && matches!(next, Some(Tok::Colon)))
+            || next.is_some_and(is_aug_assign);
+        if depth == 0 && !after_dot && target {
+            add(bound, n);
+        }
+    }
 }
 
 /// Renames the local names for which `rename(name)` says yes, consistently

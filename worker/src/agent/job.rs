@@ -37,43 +37,7 @@ impl Agent {
                 return self.report_failure(&a, &err).await;
             }
         };
-        // The transfer can take longer than a lease: heartbeats keep the
-        // lease while it runs. A transfer that fails is the fleet's failure,
-        // not the job's: reported as unavailable, it uses no attempt.
-        let dataset = {
-            let mut client = self.client.clone();
-            let fetch = self.cache.ensure(&mut client, &a.dataset_hash, a.dataset_bytes);
-            tokio::pin!(fetch);
-            let preparing = Mutex::new(Some(pb::Progress {
-                phase: pb::Phase::Preparing as i32,
-                valid_loss: f64::NAN,
-                ..Default::default()
-            }));
-            let mut tick = tokio::time::interval(self.heartbeat);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut shutdown = self.shutdown.clone();
-            loop {
-                tokio::select! {
-                    r = &mut fetch => break Ok(r),
-                    _ = tick.tick() => {
-                        if let Some(s) = self.heartbeat_once(&a, &preparing).await? {
-                            break Err(Some(s));
-                        }
-                    }
-                    _ = stopped(&mut shutdown) => break Err(None),
-                }
-            }
-        };
-        let dataset = match dataset {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => return self.report_failure(&a, &TrainError::unavailable(e.to_string())).await,
-            Err(Some(Stop::Superseded(reason))) => {
-                tracing::info!(job = %a.job_id, attempt = a.attempt, %reason, "attempt superseded while fetching its data; dropped");
-                return Ok(());
-            }
-            // Cancelled by the coordinator, or this agent is stopping.
-            Err(_) => return self.report_failure(&a, &TrainError::cancelled()).await,
-        };
+        let Some(dataset) = self.fetch_dataset(&a).await? else { return Ok(()) };
 
         let cancel = Arc::new(AtomicBool::new(false));
         let latest: Arc<Mutex<Option<pb::Progress>>> = Arc::new(Mutex::new(None));
@@ -149,6 +113,49 @@ impl Agent {
                 Ok(())
             }
             Err(e) => self.report_failure(&a, &e).await,
+        }
+    }
+
+    /// The job's data set, from the cache or fetched from the coordinator;
+    /// None when the attempt ended meanwhile (reported, or dropped when
+    /// another attempt owns the job).
+    async fn fetch_dataset(&mut self, a: &pb::JobAssignment) -> Result<Option<std::path::PathBuf>, AgentError> {
+        // The transfer can take longer than a lease: heartbeats keep the
+        // lease while it runs. A transfer that fails is the fleet's failure,
+        // not the job's: reported as unavailable, it uses no attempt.
+        let dataset = {
+            let mut client = self.client.clone();
+            let fetch = self.cache.ensure(&mut client, &a.dataset_hash, a.dataset_bytes);
+            tokio::pin!(fetch);
+            let preparing = Mutex::new(Some(pb::Progress {
+                phase: pb::Phase::Preparing as i32,
+                valid_loss: f64::NAN,
+                ..Default::default()
+            }));
+            let mut tick = tokio::time::interval(self.heartbeat);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut shutdown = self.shutdown.clone();
+            loop {
+                tokio::select! {
+                    r = &mut fetch => break Ok(r),
+                    _ = tick.tick() => {
+                        if let Some(s) = self.heartbeat_once(a, &preparing).await? {
+                            break Err(Some(s));
+                        }
+                    }
+                    _ = stopped(&mut shutdown) => break Err(None),
+                }
+            }
+        };
+        match dataset {
+            Ok(Ok(p)) => Ok(Some(p)),
+            Ok(Err(e)) => self.report_failure(a, &TrainError::unavailable(e.to_string())).await.map(|()| None),
+            Err(Some(Stop::Superseded(reason))) => {
+                tracing::info!(job = %a.job_id, attempt = a.attempt, %reason, "attempt superseded while fetching its data; dropped");
+                Ok(None)
+            }
+            // Cancelled by the coordinator, or this agent is stopping.
+            Err(_) => self.report_failure(a, &TrainError::cancelled()).await.map(|()| None),
         }
     }
 

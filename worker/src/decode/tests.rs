@@ -8,7 +8,23 @@ const V: u32 = 6;
 
 fn models() -> Vec<ModelSpec> {
     vec![
-        ModelSpec::Gru(RecurrentSpec { embedding_dim: 6, hidden_dim: 8, layers: 2, dropout: 0.2, bidirectional: true }),
+        ModelSpec::Gru(RecurrentSpec {
+            embedding_dim: 6,
+            hidden_dim: 8,
+            layers: 2,
+            dropout: 0.2,
+            bidirectional: true,
+            feed_context: false,
+        }),
+        // Beams reorder the fixed context with the state.
+        ModelSpec::Lstm(RecurrentSpec {
+            embedding_dim: 6,
+            hidden_dim: 8,
+            layers: 1,
+            dropout: 0.2,
+            bidirectional: false,
+            feed_context: true,
+        }),
         ModelSpec::LstmAttention(AttentionSpec {
             embedding_dim: 6,
             hidden_dim: 8,
@@ -180,7 +196,7 @@ fn attention_maps_have_a_row_per_token() {
         let (s, l) = one(&src, 0, 5);
         let map = attention_map(&model, &s, &l, &[4, 5, 3]);
         match &spec {
-            ModelSpec::Gru(_) => assert!(map.is_none()),
+            ModelSpec::Gru(_) | ModelSpec::Lstm(_) => assert!(map.is_none()),
             _ => {
                 let map = map.unwrap();
                 assert_eq!(map.size(), [3, 5]);

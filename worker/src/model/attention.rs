@@ -130,7 +130,15 @@ impl AttentionSeq2Seq {
         let keys = outputs.linear(&w_h, self.score_w.bs.as_ref());
         let RecState::Lstm(h, c) = state else { unreachable!("the attention encoder is an LSTM") };
         let layers = h.unbind(0).into_iter().zip(c.unbind(0)).collect();
-        let memory = Memory { outputs, keys: Some(keys), cross: Vec::new(), valid, padding, cells: Some(self.cells()) };
+        let memory = Memory {
+            outputs,
+            keys: Some(keys),
+            cross: Vec::new(),
+            valid,
+            padding,
+            cells: Some(self.cells()),
+            context: None,
+        };
         (memory, DecoderState::Cells(layers))
     }
 

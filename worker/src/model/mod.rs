@@ -44,6 +44,9 @@ pub struct Memory {
     pub padding: Tensor,
     /// The attention decoder's weights, prepared once per batch.
     pub cells: Option<attention::Cells>,
+    /// `[B, H]`: the fixed context a recurrent decoder with `feed_context`
+    /// reads at every step.
+    pub context: Option<Tensor>,
 }
 
 impl Memory {
@@ -55,6 +58,7 @@ impl Memory {
             valid: self.valid.index_select(0, index),
             padding: self.padding.index_select(0, index),
             cells: self.cells.as_ref().map(attention::Cells::shallow_clone),
+            context: self.context.as_ref().map(|c| c.index_select(0, index)),
         }
     }
 }
@@ -145,7 +149,7 @@ impl Model {
     /// One step for previous tokens `[B]`.
     pub fn step(&self, memory: &Memory, state: &DecoderState, tokens: &Tensor, train: bool) -> StepOut {
         match self {
-            Model::Recurrent(m) => m.step(state, tokens, train),
+            Model::Recurrent(m) => m.step(memory, state, tokens, train),
             Model::Attention(m) => m.step(memory, state, tokens, train),
             Model::Transformer(m) => m.step(memory, state, tokens, train),
         }
@@ -179,7 +183,7 @@ impl Model {
         let all_gold = teacher_forcing >= 1.0 || matches!(self, Model::Transformer(_));
         let gold: Vec<bool> = (0..steps).map(|t| t == 0 || all_gold || rng.r#gen::<f64>() < teacher_forcing).collect();
         let features = match self {
-            Model::Recurrent(m) => m.scheduled(&state, inputs, &gold, train),
+            Model::Recurrent(m) => m.scheduled(&memory, &state, inputs, &gold, train),
             Model::Attention(m) => m.scheduled(&memory, &state, inputs, &gold, train),
             Model::Transformer(m) => m.teacher_forced(&memory, inputs, train),
         };

@@ -1,6 +1,8 @@
 //! rnn, gru and lstm encoder-decoders (the shape documented on
 //! `RecurrentSpec`): the encoder's final state, bridged when bidirectional,
-//! is the decoder's initial state and the only context it gets.
+//! is the decoder's initial state and the only context it gets; with
+//! `feed_context` its top layer is also concatenated to the decoder's input
+//! at every step.
 
 use super::layers::{CellKind, RecState, RecurrentStack, embedding, linear};
 use super::{DecoderState, Memory, StepOut};
@@ -79,6 +81,7 @@ pub struct RecurrentSeq2Seq {
     decoder: RecurrentStack,
     output: nn::Linear,
     dropout: f64,
+    feed_context: bool,
 }
 
 impl RecurrentSeq2Seq {
@@ -86,24 +89,29 @@ impl RecurrentSeq2Seq {
         let (e, h, l) = (r.embedding_dim as i64, r.hidden_dim as i64, r.layers as i64);
         let encoder = Encoder::new(&p / "encoder", kind, source_vocab, e, h, l, r.bidirectional, r.dropout);
         let dp = &p / "decoder";
+        let input = if r.feed_context { e + h } else { e };
         RecurrentSeq2Seq {
             encoder,
             embedding: embedding(&dp / "embedding", target_vocab, e, 1.0),
-            decoder: RecurrentStack::new(&dp / "rnn", kind, e, h, l, false, r.dropout),
+            decoder: RecurrentStack::new(&dp / "rnn", kind, input, h, l, false, r.dropout),
             output: linear(&dp / "output", h, target_vocab, true),
             dropout: r.dropout,
+            feed_context: r.feed_context,
         }
     }
 
     pub fn encode(&self, src: &Tensor, lengths: &Tensor, train: bool) -> (Memory, DecoderState) {
         let (outputs, state, valid, padding) = self.encoder.forward_t(src, lengths, train);
-        let memory = Memory { outputs, keys: None, cross: Vec::new(), valid, padding, cells: None };
+        // The top layer of the decoder's initial state, [B, H].
+        let context = self.feed_context.then(|| state.h().select(0, -1));
+        let memory = Memory { outputs, keys: None, cross: Vec::new(), valid, padding, cells: None, context };
         (memory, DecoderState::Recurrent(state))
     }
 
-    pub fn step(&self, state: &DecoderState, tokens: &Tensor, train: bool) -> StepOut {
+    pub fn step(&self, memory: &Memory, state: &DecoderState, tokens: &Tensor, train: bool) -> StepOut {
         let DecoderState::Recurrent(st) = state else { unreachable!("recurrent models carry recurrent states") };
         let x = self.embedding.forward(tokens).dropout(self.dropout, train).unsqueeze(1);
+        let x = with_context(x, memory);
         let (out, st) = self.decoder.forward_t(&x, st, train);
         let features = out.squeeze_dim(1).dropout(self.dropout, train);
         StepOut { features, state: DecoderState::Recurrent(st), attention: None }
@@ -111,8 +119,9 @@ impl RecurrentSeq2Seq {
 
     /// Features `[B, T, H]` and the final state for inputs `[B, T]`, in one
     /// fused call.
-    fn run(&self, state: &RecState, inputs: &Tensor, train: bool) -> (Tensor, RecState) {
+    fn run(&self, memory: &Memory, state: &RecState, inputs: &Tensor, train: bool) -> (Tensor, RecState) {
         let x = self.embedding.forward(inputs).dropout(self.dropout, train);
+        let x = with_context(x, memory);
         let (out, state) = self.decoder.forward_t(&x, state, train);
         (out.dropout(self.dropout, train), state)
     }
@@ -124,7 +133,14 @@ impl RecurrentSeq2Seq {
     /// it, so each such step and the ground-truth steps after it run as one
     /// fused call: one call at full teacher forcing, about
     /// `1 + (1 - ratio) * T` calls below it.
-    pub fn scheduled(&self, state: &DecoderState, inputs: &Tensor, gold: &[bool], train: bool) -> Tensor {
+    pub fn scheduled(
+        &self,
+        memory: &Memory,
+        state: &DecoderState,
+        inputs: &Tensor,
+        gold: &[bool],
+        train: bool,
+    ) -> Tensor {
         let DecoderState::Recurrent(st) = state else { unreachable!("recurrent models carry recurrent states") };
         let steps = gold.len();
         let mut state = st.shallow_clone();
@@ -142,7 +158,7 @@ impl RecurrentSeq2Seq {
                 (Some(p), false) => Tensor::cat(&[p.unsqueeze(1), gold_part.narrow(1, 1, (end - t - 1) as i64)], 1),
                 _ => gold_part,
             };
-            let (f, next) = self.run(&state, &segment, train);
+            let (f, next) = self.run(memory, &state, &segment, train);
             state = next;
             if end < steps {
                 predicted = Some(tch::no_grad(|| self.project(&f.select(1, -1)).argmax(-1, false)));
@@ -158,5 +174,18 @@ impl RecurrentSeq2Seq {
 
     pub fn project(&self, features: &Tensor) -> Tensor {
         features.apply(&self.output)
+    }
+}
+
+/// Decoder inputs `[B, T, E]`, with the fixed context (if any) appended to
+/// every step: `[B, T, E + H]`.
+fn with_context(x: Tensor, memory: &Memory) -> Tensor {
+    match &memory.context {
+        None => x,
+        Some(c) => {
+            let (b, steps) = (x.size()[0], x.size()[1]);
+            let c = c.unsqueeze(1).expand([b, steps, c.size()[1]], false);
+            Tensor::cat(&[x, c], 2)
+        }
     }
 }

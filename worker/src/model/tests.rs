@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind};
 
 fn rec(e: u32, h: u32, layers: u32, bidirectional: bool) -> RecurrentSpec {
-    RecurrentSpec { embedding_dim: e, hidden_dim: h, layers, dropout: 0.1, bidirectional }
+    RecurrentSpec { embedding_dim: e, hidden_dim: h, layers, dropout: 0.1, bidirectional, feed_context: false }
 }
 
 fn att(e: u32, h: u32, layers: u32, bidirectional: bool, a: u32) -> AttentionSpec {
@@ -26,6 +26,10 @@ fn spread() -> Vec<ModelSpec> {
         specs.push(ModelSpec::Gru(rec(e, h, l, bi)));
         specs.push(ModelSpec::Lstm(rec(e, h, l, bi)));
         specs.push(ModelSpec::LstmAttention(att(e, h, l, bi, h + 3)));
+        // The decoder that reads the encoder's final state at every step.
+        let fed = RecurrentSpec { feed_context: true, ..rec(e, h, l, bi) };
+        specs.push(ModelSpec::Rnn(fed.clone()));
+        specs.push(ModelSpec::Lstm(fed));
     }
     for &(d, heads, ff, enc, dec) in &[(8, 2, 16, 1, 1), (12, 3, 20, 2, 3), (32, 4, 64, 3, 1), (16, 1, 7, 1, 2)] {
         specs.push(ModelSpec::Transformer(tf(d, heads, ff, enc, dec)));

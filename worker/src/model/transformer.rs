@@ -261,7 +261,7 @@ impl Transformer {
             self.decoder.first().map(|l| (l.self_attention.heads, l.self_attention.head_dim)).unwrap_or((1, 1));
         let empty = Tensor::zeros([b, heads, 0, hd], (Kind::Float, src.device()));
         let cache = self.decoder.iter().map(|_| (empty.shallow_clone(), empty.shallow_clone())).collect();
-        let memory = Memory { outputs, keys: None, cross, valid, padding, cells: None };
+        let memory = Memory { outputs, keys: None, cross, valid, padding, cells: None, context: None };
         (memory, DecoderState::Transformer { position: 0, cache })
     }
 

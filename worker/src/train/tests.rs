@@ -101,6 +101,7 @@ fn same_seed_same_run_other_seed_other_run() {
         layers: 2,
         dropout: 0.3,
         bidirectional: true,
+        feed_context: false,
     });
     let losses = |seed| -> Vec<(f64, f64)> {
         let out = run(&gru, &s, seed).2.unwrap();
