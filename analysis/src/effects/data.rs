@@ -50,7 +50,8 @@ fn outcome_expr(name: &str, dtype: &DataType) -> Expr {
     numeric.fill_null(lit(f64::NAN))
 }
 
-fn f64_vec(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
+/// A float column, nulls as NaN.
+pub(super) fn f64_vec(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
     let c = df.column(name).ctx(|| format!("column `{name}`"))?;
     let ca = c.f64().ctx(|| format!("column `{name}` as float"))?;
     Ok(ca.iter().map(|v| v.unwrap_or(f64::NAN)).collect())

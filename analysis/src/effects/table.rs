@@ -20,6 +20,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 
+use super::data::f64_vec;
 use super::estimate::Settings;
 pub use super::table_row::{TableRow, table_frame};
 use super::table_row::{paired_row, unpaired_row};
@@ -246,13 +247,7 @@ fn holm_over_rows(out: &mut [TableRow]) {
 
 /// Columns `{prefix}0` .. `{prefix}{n-1}` as floats, nulls as NaN.
 fn float_columns(df: &DataFrame, prefix: &str, n: usize) -> Result<Vec<Vec<f64>>> {
-    (0..n)
-        .map(|k| {
-            let name = format!("{prefix}{k}");
-            let c = df.column(&name).ctx(|| name.clone())?;
-            Ok(c.f64().ctx(|| name.clone())?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
-        })
-        .collect()
+    (0..n).map(|k| f64_vec(df, &format!("{prefix}{k}"))).collect()
 }
 
 /// Columns `{prefix}0` .. `{prefix}{n-1}` as text.
