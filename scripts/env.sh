@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the other scripts (and by developers): the project venv with
 # torch, how tch finds libtorch, and where compiled dependencies are cached.
 #   . scripts/env.sh

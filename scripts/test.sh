@@ -13,5 +13,31 @@ for crate in intervene-proto intervene-data intervene-coordinator intervene-anal
         exit 1
     fi
 done
+# tests/deploy_checks.rs lints every shell script.
+if ! command -v shellcheck >/dev/null && [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
+    echo "==> installing shellcheck"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck; } >/dev/null ||
+        echo "warning: cannot install shellcheck: tests/deploy_checks.rs will report NOT RUN" >&2
+fi
+# tests/slurm.rs runs deploy/slurm/intervene.sbatch on a real single-node
+# Slurm; the script installs slurm-wlm and munge when missing (root only).
+# A cluster that was already up is left up.
+echo "==> starting a single-node Slurm (deploy/slurm/local-cluster.sh)"
+if deploy/slurm/local-cluster.sh running; then
+    INTERVENE_SLURM_CONF="$(deploy/slurm/local-cluster.sh env | sed 's/^export SLURM_CONF=//')"
+    export INTERVENE_SLURM_CONF
+else
+    rc=0
+    deploy/slurm/local-cluster.sh start || rc=$?
+    if ((rc == 0)); then
+        INTERVENE_SLURM_CONF="$(deploy/slurm/local-cluster.sh env | sed 's/^export SLURM_CONF=//')"
+        export INTERVENE_SLURM_CONF
+        trap 'deploy/slurm/local-cluster.sh stop' EXIT
+    elif ((rc == 2)); then
+        echo "warning: no Slurm here (see above): tests/slurm.rs will report NOT RUN" >&2
+    else
+        exit "$rc"
+    fi
+fi
 echo "==> testing"
 cargo test --workspace "$@"

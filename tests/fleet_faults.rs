@@ -83,6 +83,36 @@ fn a_worker_stopped_with_sigterm_gives_its_lease_back() {
 }
 
 #[test]
+fn a_coordinator_stopped_together_with_its_worker_waits_for_the_lease_to_come_back() {
+    let deadline = Deadline::after(180);
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let (mut coordinator, url) = coordinator(&state, "127.0.0.1:0", FAST, deadline);
+    let mut w = worker(&url, "w", &tmp.path().join("cache"), 60.0, &[]);
+    deadline.wait_for("the worker to register", || {
+        Ledger::open(&state).is_some_and(|l| l.count("SELECT COUNT(*) FROM workers") == 1)
+    });
+    let file = study(tmp.path(), "together", 1, 32);
+    let out = run_cli(intervene(&["submit", file.to_str().unwrap(), "--coordinator", &url]), 120);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let id = worker_id(&state, "w");
+    deadline.wait_for("a job to start", || !in_flight_of(&state, &id).is_empty());
+    // What `scancel` or a Kubernetes rollout does: every process signalled
+    // at once, the coordinator first.
+    let pids = [coordinator.pid().to_string(), w.pid().to_string()];
+    assert!(std::process::Command::new("kill").arg("-TERM").args(&pids).status().unwrap().success());
+    let worker_status = w.wait_exit(30).expect("the worker stops within 30 s");
+    let coordinator_status = coordinator.wait_exit(30).expect("the coordinator stops once the lease is back");
+    assert!(worker_status.success() && coordinator_status.success(), "{worker_status:?} {coordinator_status:?}");
+    let l = Ledger::open(&state).unwrap();
+    assert_eq!(l.count("SELECT COUNT(*) FROM attempts WHERE outcome = 'released'"), 1, "the lease was given back");
+    assert_eq!(l.count("SELECT COUNT(*) FROM attempts WHERE outcome IS NULL"), 0, "no attempt left open");
+    assert_eq!(l.count("SELECT SUM(failures) FROM jobs"), 0);
+    let log = std::fs::read_to_string(state.with_extension("coordinator.log")).unwrap();
+    assert!(log.contains("every lease was given back"), "{log}");
+}
+
+#[test]
 fn a_coordinator_killed_mid_study_resumes_on_the_same_state() {
     let deadline = Deadline::after(240);
     let tmp = tempfile::tempdir().unwrap();

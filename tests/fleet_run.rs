@@ -55,14 +55,24 @@ fn run_executes_a_study_locally_and_resumes_without_rerunning() {
     assert!(!out.status.success());
     assert!(stderr.contains("local@9") && stderr.contains("local@1"), "{stderr}");
 
-    // The device hint names run's own flag (run has no --gpus).
-    let out = run_cli(
-        intervene(&["run", file.to_str().unwrap(), "--device", "cuda:64", "--state", state.to_str().unwrap()]),
-        60,
-    );
+    // A GPU that is not there is one clear error naming the flag, for
+    // --device and for --gpus; --gpus with --workers is refused by name.
+    let state_arg = state.to_str().unwrap();
+    let out = run_cli(intervene(&["run", file.to_str().unwrap(), "--device", "cuda:64", "--state", state_arg]), 60);
     let (_, stderr) = text(&out);
     assert!(!out.status.success());
-    assert!(stderr.contains("--device cuda:64") && !stderr.contains("--gpus"), "{stderr}");
+    assert!(stderr.contains("--device cuda:64") && stderr.contains("CUDA device"), "{stderr}");
+    let out = run_cli(intervene(&["run", file.to_str().unwrap(), "--gpus", "64", "--state", state_arg]), 60);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("--gpus: GPU 64 asked for, but torch sees"), "{stderr}");
+    let out = run_cli(intervene(&["run", file.to_str().unwrap(), "--gpus", "all", "--workers", "2"]), 60);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("--gpus") && stderr.contains("--workers") && stderr.contains("cannot be used with"),
+        "{stderr}"
+    );
 }
 
 #[test]

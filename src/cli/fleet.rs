@@ -130,6 +130,11 @@ pub struct CoordinatorArgs {
     /// Milliseconds between a worker's heartbeats.
     #[arg(long, default_value_t = 5_000, value_name = "MS")]
     pub heartbeat_ms: u64,
+    /// On SIGTERM, milliseconds to keep serving (handing out no new jobs)
+    /// while workers give their leases back; 0 stops at once. The default
+    /// fits inside Slurm's and Kubernetes' 30 s between SIGTERM and SIGKILL.
+    #[arg(long, default_value_t = 20_000, value_name = "MS")]
+    pub drain_ms: u64,
 }
 
 pub fn scheduler_options(lease_ttl_ms: u64, heartbeat_ms: u64) -> anyhow::Result<Options> {
@@ -165,12 +170,57 @@ pub fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
         let addr = listener.local_addr()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         println!("intervene coordinator listening on {scheme}://{addr} (state {})", args.state.display());
-        serve(listener, scheduler.clone(), datasets, ServeConfig { token, tls }, stop_signal()).await?;
+        let grace = Duration::from_millis(args.drain_ms);
+        let stop = {
+            let scheduler = scheduler.clone();
+            async move {
+                stop_signal().await;
+                drain(&scheduler, grace).await;
+            }
+        };
+        serve(listener, scheduler.clone(), datasets, ServeConfig { token, tls }, stop).await?;
         // Results are acknowledged before their table rows are written.
         scheduler.flush_tables().await;
         eprintln!("coordinator stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// After a stop signal: no more jobs handed out, and a wait (at most
+/// `grace`, or until Ctrl-C) for the leased jobs to come back. A batch
+/// system signals the coordinator and its workers together; stopping at
+/// once would leave their releases unanswered and every job they held to
+/// expire as a failed attempt. Only Ctrl-C cuts the wait short: Slurm's
+/// `srun` forwards the SIGTERM a task already got, so a second SIGTERM is
+/// routine, not impatience.
+async fn drain(scheduler: &Scheduler, grace: Duration) {
+    scheduler.drain();
+    let held = scheduler.held_leases();
+    if held == 0 || grace.is_zero() {
+        return;
+    }
+    eprintln!(
+        "stopping: waiting up to {} s for {held} leased job(s) to be given back (Ctrl-C stops at once)",
+        grace.as_secs()
+    );
+    let deadline = tokio::time::Instant::now() + grace;
+    let mut changed = scheduler.subscribe();
+    let wait = async {
+        while scheduler.held_leases() > 0 {
+            tokio::select! {
+                r = changed.changed() => if r.is_err() { break },
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+    };
+    tokio::select! {
+        _ = wait => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    match scheduler.held_leases() {
+        0 => eprintln!("every lease was given back"),
+        left => eprintln!("stopping with {left} job(s) still leased: they run again once their leases expire"),
+    }
 }
 
 // ----------------------------------------------------------------- worker
@@ -210,7 +260,8 @@ pub struct WorkerArgs {
 /// The devices `--device` / `--gpus` ask for, by their canonical names
 /// (`cpu`, `cuda:N`; `--device cuda` is `cuda:0`).
 pub fn devices(device: &str, gpus: Option<&str>) -> anyhow::Result<Vec<String>> {
-    let available = agent::capabilities::cuda_devices();
+    // Only asked when GPUs are: counting them loads torch's CUDA backend.
+    let available = if gpus.is_some() { agent::capabilities::cuda_devices() } else { 0 };
     let check = |i: usize| -> anyhow::Result<String> {
         if i >= available {
             bail!(

@@ -38,6 +38,10 @@ pub struct RunArgs {
     /// Device of the workers: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// One worker per GPU, each job on its worker's GPU: `all`, or indices
+    /// such as `0,1` (instead of --workers and --device).
+    #[arg(long, value_name = "all|0,1,..", conflicts_with_all = ["workers", "device"])]
+    pub gpus: Option<String>,
     /// Torch threads per job. A job's result is bit-identical on CPU for a
     /// given thread count, whatever runs beside it; the default of 1 keeps
     /// results the same for any --workers.
@@ -63,7 +67,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let (_, plan) = super::plan::load_and_plan(&args.file)?;
     let request = submission(&args.file, args.new_version)?;
-    let device = devices(&args.device, None)?;
+    let device = devices(&args.device, args.gpus.as_deref())?;
+    // --gpus: one worker per GPU; otherwise --workers of the one device.
+    let worker_devices: Vec<String> =
+        if args.gpus.is_some() { device } else { std::iter::repeat_n(device[0].clone(), workers).collect() };
+    let workers = worker_devices.len();
     #[cfg(fake_train)]
     let fake = args.fake_train;
     #[cfg(not(fake_train))]
@@ -98,13 +106,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ));
 
         let connection = Connection { url, token, tls_ca: None, tls_domain: None };
-        let devices: Vec<String> = std::iter::repeat_n(device[0].clone(), workers).collect();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
-        for (i, mut cfg) in
-            agent_configs(&connection, &devices, Some("local"), &args.state.join("worker"), Duration::from_millis(500))
-                .into_iter()
-                .enumerate()
+        for (i, mut cfg) in agent_configs(
+            &connection,
+            &worker_devices,
+            Some("local"),
+            &args.state.join("worker"),
+            Duration::from_millis(500),
+        )
+        .into_iter()
+        .enumerate()
         {
             cfg.name = format!("local-{}", i + 1);
             cfg.pending_dir = args.state.join("worker/pending").join(&cfg.name);

@@ -60,6 +60,11 @@ impl Proc {
     /// SIGTERM, then wait for the exit (at most `secs`).
     pub fn terminate(&mut self, secs: u64) -> Option<std::process::ExitStatus> {
         let _ = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status();
+        self.wait_exit(secs)
+    }
+
+    /// Its exit status, waiting at most `secs`.
+    pub fn wait_exit(&mut self, secs: u64) -> Option<std::process::ExitStatus> {
         let end = Instant::now() + Duration::from_secs(secs);
         while Instant::now() < end {
             if let Ok(Some(status)) = self.child.try_wait() {

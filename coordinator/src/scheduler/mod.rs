@@ -103,6 +103,9 @@ pub struct Scheduler {
     only_study: Option<String>,
     /// The state folder's lock (`store::lock_state`), held while open.
     _state_lock: Option<std::fs::File>,
+    /// Set by [`Scheduler::drain`]: no new leases while the coordinator
+    /// waits for its workers to give theirs back.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl Scheduler {
@@ -127,6 +130,7 @@ impl Scheduler {
             submissions: tokio::sync::Mutex::new(()),
             _state_lock: state_lock,
             only_study,
+            draining: std::sync::atomic::AtomicBool::new(false),
         });
         let waiting = s.lock().queue.len();
         for _ in 0..waiting {
@@ -247,9 +251,36 @@ impl Scheduler {
 
     // ------------------------------------------------------------- leases
 
+    /// Stop handing out jobs: every Lease call, the waiting ones included,
+    /// is refused at once as unavailable (workers back off and retry, as
+    /// for a coordinator that is away). Heartbeats, completions and releases go on,
+    /// so a coordinator told to stop together with its workers (a Slurm
+    /// `scancel`, a Kubernetes rollout) can wait for their leases to come
+    /// back instead of leaving them to expire as failed attempts.
+    pub fn drain(&self) {
+        self.draining.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.queued.notify_waiters();
+    }
+
+    fn stopping() -> SchedError {
+        SchedError::Unavailable("the coordinator is stopping: it hands out no new jobs".into())
+    }
+
+    fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Jobs leased or running now.
+    pub fn held_leases(&self) -> usize {
+        self.lock().studies.iter().flat_map(|s| &s.jobs).filter(|j| j.state().in_flight()).count()
+    }
+
     fn try_lease(&self, worker_id: &str) -> Result<Option<pb::JobAssignment>> {
         let mut st = self.lock();
         Self::seen(&mut st, worker_id)?;
+        if self.is_draining() {
+            return Err(Self::stopping());
+        }
         let now = Instant::now();
         self.release_delayed(&mut st, now);
         while let Some(r) = st.queue.pop_front() {
@@ -292,6 +323,9 @@ impl Scheduler {
             notified.as_mut().enable();
             if let Some(a) = self.try_lease(worker_id)? {
                 return Ok(Some(a));
+            }
+            if self.is_draining() {
+                return Err(Self::stopping());
             }
             tokio::select! {
                 _ = &mut notified => {}

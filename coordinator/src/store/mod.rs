@@ -12,6 +12,7 @@
 //!
 //! Reads ([`load`]) happen once, at start-up, on their own connection.
 
+pub mod filesystem;
 pub mod load;
 pub mod writer;
 
@@ -44,6 +45,9 @@ pub enum StoreError {
 pub fn lock_state(state_dir: &Path) -> Result<std::fs::File> {
     use std::io::{Read, Seek, Write};
     std::fs::create_dir_all(state_dir).map_err(|source| StoreError::Io { path: state_dir.to_path_buf(), source })?;
+    if let Some(message) = filesystem::check_local(state_dir) {
+        return Err(StoreError::State { path: state_dir.to_path_buf(), message });
+    }
     let path = state_dir.join("coordinator.lock");
     let io = |source| StoreError::Io { path: path.clone(), source };
     let mut file =

@@ -89,7 +89,7 @@ pub fn parse_nvidia_smi(line: &str) -> Option<(String, u64)> {
 
 /// How many CUDA devices torch can use (for `--gpus all`).
 pub fn cuda_devices() -> usize {
-    tch::Cuda::device_count().max(0) as usize
+    crate::device::cuda_device_count()
 }
 
 #[cfg(test)]

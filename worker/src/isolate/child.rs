@@ -29,6 +29,13 @@ pub const ABORT_ONCE_ENV: &str = "INTERVENE_TEST_ABORT_ONCE";
 /// Runs the job process; the exit code. Errors before the answer can be
 /// sent go to stderr, which the supervisor keeps for the failure reason.
 pub fn serve() -> i32 {
+    // First, before the request arrives: a batch system's SIGTERM (Slurm
+    // signals every process of a step) must stop a job, not kill it, even
+    // one that has only just started.
+    let cancel = Arc::new(AtomicBool::new(false));
+    if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGTERM, cancel.clone()) {
+        eprintln!("job process: cannot watch SIGTERM: {e}");
+    }
     // SAFETY: plain descriptor calls on this process's own stdio before any
     // other thread writes to it; the duplicate is owned by `frames` alone.
     let frames = unsafe {
@@ -51,10 +58,6 @@ pub fn serve() -> i32 {
         }
     };
 
-    let cancel = Arc::new(AtomicBool::new(false));
-    if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGTERM, cancel.clone()) {
-        eprintln!("job process: cannot watch SIGTERM: {e}");
-    }
     {
         let cancel = cancel.clone();
         // Anything but more frames (a Cancel, the end, an error) stops the job.

@@ -217,6 +217,11 @@ impl ProcessTrainer {
         match answer {
             Some(a) => a,
             None if cancelled_at.is_some() => Err(TrainError::cancelled()),
+            // Only someone stopping the machine's work sends a job process
+            // SIGTERM (this supervisor cancels by frame, then SIGKILL): a
+            // stop, not the job's failure, even when it lands before the
+            // process has set up its handler.
+            None if status.as_ref().is_ok_and(|s| s.signal() == Some(libc::SIGTERM)) => Err(TrainError::cancelled()),
             None => Err(died(status, stream_error, &tail)),
         }
     }
@@ -311,6 +316,14 @@ mod tests {
         assert_eq!(e.kind, FailureKind::Retryable);
         assert!(e.message.contains("signal 6 (SIGABRT)"), "{}", e.message);
         assert!(e.message.contains("about to crash"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_child_killed_by_sigterm_is_a_stop_not_a_failure() {
+        // What a batch system does to every process of a job it stops.
+        let (_d, p) = fake_program("kill -TERM $$");
+        let e = train(p, false).unwrap_err();
+        assert_eq!(e.kind, FailureKind::Cancelled, "{}", e.message);
     }
 
     #[test]
