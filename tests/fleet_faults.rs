@@ -56,21 +56,36 @@ fn a_worker_killed_mid_job_loses_its_lease_and_the_job_finishes_elsewhere() {
     assert_eq!((attempts[1].0.as_str(), attempts[1].1), ("succeeded", 2), "re-leased as attempt 2: {attempts:?}");
 }
 
+/// One coordinator (FAST leases) and one fake-training worker named `name`
+/// (`seconds` per job), a 2-job study `study_name` submitted, and its first job
+/// in flight on that worker.
+fn one_job_in_flight(
+    dir: &std::path::Path,
+    name: &str,
+    seconds: f64,
+    study_name: &str,
+    deadline: Deadline,
+) -> (Proc, String, Proc) {
+    let state = dir.join("state");
+    let (coordinator, url) = coordinator(&state, "127.0.0.1:0", FAST, deadline);
+    let w = worker(&url, name, &dir.join("cache1"), seconds, &[]);
+    deadline.wait_for("the worker to register", || {
+        Ledger::open(&state).is_some_and(|l| l.count("SELECT COUNT(*) FROM workers") == 1)
+    });
+    let file = study(dir, study_name, 1, 32);
+    let out = run_cli(intervene(&["submit", file.to_str().unwrap(), "--coordinator", &url]), 120);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let id = worker_id(&state, name);
+    deadline.wait_for("a job to start", || !in_flight_of(&state, &id).is_empty());
+    (coordinator, url, w)
+}
+
 #[test]
 fn a_worker_stopped_with_sigterm_gives_its_lease_back() {
     let deadline = Deadline::after(180);
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
-    let (_coordinator, url) = coordinator(&state, "127.0.0.1:0", FAST, deadline);
-    let mut leaving = worker(&url, "leaving", &tmp.path().join("cache1"), 30.0, &[]);
-    deadline.wait_for("the worker to register", || {
-        Ledger::open(&state).is_some_and(|l| l.count("SELECT COUNT(*) FROM workers") == 1)
-    });
-    let file = study(tmp.path(), "term", 1, 32);
-    let out = run_cli(intervene(&["submit", file.to_str().unwrap(), "--coordinator", &url]), 120);
-    assert!(out.status.success(), "{}", text(&out).1);
-    let id = worker_id(&state, "leaving");
-    deadline.wait_for("a job to start", || !in_flight_of(&state, &id).is_empty());
+    let (_coordinator, url, mut leaving) = one_job_in_flight(tmp.path(), "leaving", 30.0, "term", deadline);
     let status = leaving.terminate(30).expect("the worker stops within 30 s of SIGTERM");
     assert!(status.success(), "clean exit after SIGTERM: {status:?}");
     let l = Ledger::open(&state).unwrap();
@@ -87,16 +102,7 @@ fn a_coordinator_stopped_together_with_its_worker_waits_for_the_lease_to_come_ba
     let deadline = Deadline::after(180);
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
-    let (mut coordinator, url) = coordinator(&state, "127.0.0.1:0", FAST, deadline);
-    let mut w = worker(&url, "w", &tmp.path().join("cache"), 60.0, &[]);
-    deadline.wait_for("the worker to register", || {
-        Ledger::open(&state).is_some_and(|l| l.count("SELECT COUNT(*) FROM workers") == 1)
-    });
-    let file = study(tmp.path(), "together", 1, 32);
-    let out = run_cli(intervene(&["submit", file.to_str().unwrap(), "--coordinator", &url]), 120);
-    assert!(out.status.success(), "{}", text(&out).1);
-    let id = worker_id(&state, "w");
-    deadline.wait_for("a job to start", || !in_flight_of(&state, &id).is_empty());
+    let (mut coordinator, _url, mut w) = one_job_in_flight(tmp.path(), "w", 60.0, "together", deadline);
     // What `scancel` or a Kubernetes rollout does: every process signalled
     // at once, the coordinator first.
     let pids = [coordinator.pid().to_string(), w.pid().to_string()];

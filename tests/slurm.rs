@@ -16,26 +16,22 @@
 //! INTERVENE_REQUIRE_TOOLS is set (as .ci/run does): then it fails.
 
 mod fleet_support;
+mod tools_support;
 
 use fleet_support::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use tools_support::not_run;
 
 fn slurm_conf() -> Option<PathBuf> {
-    match std::env::var_os("INTERVENE_SLURM_CONF") {
-        Some(c) => Some(PathBuf::from(c)),
-        None => {
-            assert!(
-                std::env::var_os("INTERVENE_REQUIRE_TOOLS").is_none(),
-                "INTERVENE_REQUIRE_TOOLS is set but INTERVENE_SLURM_CONF is not: start the cluster with \
-                 deploy/slurm/local-cluster.sh start (scripts/test.sh does)"
-            );
-            eprintln!(
-                "NOT RUN: the Slurm test needs a cluster; scripts/test.sh starts one with deploy/slurm/local-cluster.sh"
-            );
-            None
-        }
+    let conf = std::env::var_os("INTERVENE_SLURM_CONF").map(PathBuf::from);
+    if conf.is_none() {
+        not_run(
+            "the Slurm test needs a cluster and INTERVENE_SLURM_CONF is not set: scripts/test.sh starts one with \
+             deploy/slurm/local-cluster.sh start",
+        );
     }
+    conf
 }
 
 struct Cluster {

@@ -6,7 +6,7 @@
 # --bin   the binary to put in (default target/debug/intervene; build it
 #         with scripts/setup.sh --bin intervene)
 # --cuda  also copy torch's CUDA libraries (libtorch_cuda and the nvidia-*
-#         wheels, about 4 GB) for GPU workers; by default only what CPU
+#         wheels, 3.6 GB) for GPU workers; by default only what CPU
 #         training needs (libtorch_cpu, libc10, libgomp and the two CUDA
 #         runtime libraries libtorch_cpu is linked against)
 # --tag   the image name (default localhost/intervene:latest, or

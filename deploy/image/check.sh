@@ -47,34 +47,8 @@ in_image() { # CONTAINER ARGS...: intervene inside the container, as the image's
 
 coordinator="$(buildah from --quiet "$IMAGE")" && containers+=("$coordinator")
 worker="$(buildah from --quiet "$IMAGE")" && containers+=("$worker")
-cat >"$work/tiny.toml" <<'TOML'
-version = 1
-[study]
-name = "image-check"
-seeds = [1]
-[data]
-source = { kind = "synthetic", task = "mixed", size = 300 }
-train = 200
-valid = 50
-test = 50
-tokenizer = "python-lexer"
-vocab_size = 200
-max_source_len = 20
-max_target_len = 40
-[model]
-arch = "lstm"
-embedding_dim = 16
-hidden_dim = 32
-layers = 1
-dropout = 0.0
-bidirectional = false
-[train]
-batch_size = 8
-epochs = 1
-learning_rate = 1e-3
-[decode]
-strategy = "greedy"
-TOML
+# The benchmarks' tiny study (a small lstm on synthetic pairs), one seed.
+sed -e 's/@NAME@/image-check/' -e 's/@SEEDS@/[1]/' bench/tiny-study.toml >"$work/tiny.toml"
 buildah copy --quiet --chown 10001:10001 "$coordinator" "$work/tiny.toml" /home/intervene/tiny.toml >/dev/null
 
 in_image "$coordinator" coordinator --listen "127.0.0.1:$PORT" --state /state >"$work/coordinator.log" 2>&1 &
