@@ -806,7 +806,10 @@ def merge_report(old, new, a, m, load_end, started, elapsed):
 
 
 # Sections of BENCHMARKS.md written by other scripts, kept as they are.
-KEPT = ["## Learning-curve parity with a PyTorch port"]  # bench/parity.sh (bench/check_parity.py --report)
+KEPT = [
+    "## Learning-curve parity with a PyTorch port",  # bench/parity.sh (bench/check_parity.py --report)
+    "## GPU check (bench/gpu-check.sh)",  # bench/gpu-check.sh --update-benchmarks
+]
 
 
 def kept_sections(path):

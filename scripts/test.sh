@@ -13,7 +13,16 @@ for crate in intervene-proto intervene-data intervene-coordinator intervene-anal
         exit 1
     fi
 done
-# tests/deploy_checks.rs lints every shell script.
+# tests/deploy_checks.rs validates the Kubernetes manifests with the tools of
+# deploy/requirements.txt, kept out of .venv (whose packages the quickstart
+# mines), and lints every shell script.
+req_hash=$(sha256sum deploy/requirements.txt | cut -d' ' -f1)
+if [ "$(cat .venv-tools/.requirements 2>/dev/null)" != "$req_hash" ]; then
+    echo "==> installing deploy/requirements.txt into .venv-tools"
+    [ -x .venv-tools/bin/python ] || python3 -m venv .venv-tools
+    .venv-tools/bin/pip install --quiet -r deploy/requirements.txt
+    echo "$req_hash" > .venv-tools/.requirements
+fi
 if ! command -v shellcheck >/dev/null && [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
     echo "==> installing shellcheck"
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck; } >/dev/null ||
@@ -41,3 +50,10 @@ else
 fi
 echo "==> testing"
 cargo test --workspace "$@"
+# The GPU check's plumbing, on the CPU (bench/gpu-check.sh; a real run needs
+# a GPU machine). Only for the whole suite, not for a filtered run.
+if [ "$#" -eq 0 ]; then
+    echo "==> bench/gpu-check.sh --dry-run"
+    bench/gpu-check.sh prepare --profile dev
+    bench/gpu-check.sh --dry-run
+fi

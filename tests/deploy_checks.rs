@@ -1,6 +1,7 @@
 //! The deployment files checked without a cluster: the Kubernetes manifests
 //! against the API schemas (PyPI's kubernetes-validate, pinned in
-//! bench/requirements.txt, strict: an unknown field fails), the flags their
+//! deploy/requirements.txt and installed by scripts/test.sh into
+//! .venv-tools, strict: an unknown field fails), the flags their
 //! containers pass against the binary's own, and every shell script of the
 //! repository through shellcheck.
 //!
@@ -42,12 +43,12 @@ fn manifests() -> Vec<PathBuf> {
 }
 
 fn python() -> Option<PathBuf> {
-    tool(root().join(".venv/bin/python"), "scripts/setup.sh creates .venv")
+    tool(root().join(".venv-tools/bin/python"), "scripts/test.sh creates .venv-tools")
 }
 
 #[test]
 fn the_kubernetes_manifests_validate_strictly_against_the_api_schemas() {
-    let Some(validate) = tool(root().join(".venv/bin/kubernetes-validate"), "scripts/setup.sh installs it") else {
+    let Some(validate) = tool(root().join(".venv-tools/bin/kubernetes-validate"), "scripts/test.sh installs it") else {
         return;
     };
     for file in manifests() {

@@ -40,6 +40,7 @@ fn two_hundred_workers_ten_thousand_jobs_nothing_lost_nothing_duplicated() {
                 pending_dir: tmp.path().join(format!("pending/{i}")),
                 lease_wait: Duration::from_millis(500),
                 max_backoff: Duration::from_secs(2),
+                share: None,
             };
             tasks.push(tokio::spawn(agent::run(cfg, trainer.clone(), stop_rx.clone())));
         }

@@ -73,6 +73,27 @@ fn run_executes_a_study_locally_and_resumes_without_rerunning() {
         stderr.contains("--gpus") && stderr.contains("--workers") && stderr.contains("cannot be used with"),
         "{stderr}"
     );
+    // --jobs-per-gpu shares GPUs: on the CPU it is refused, pointing to
+    // --workers, and 0 is refused as such.
+    let out = run_cli(intervene(&["run", file.to_str().unwrap(), "--jobs-per-gpu", "2", "--state", state_arg]), 60);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("error: --jobs-per-gpu 2: `cpu` is not a GPU; it applies to --gpus or --device cuda:N"),
+        "{stderr}"
+    );
+    let out = run_cli(intervene(&["run", file.to_str().unwrap(), "--jobs-per-gpu", "0", "--state", state_arg]), 60);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("--jobs-per-gpu 0: at least one job per GPU is needed"), "{stderr}");
+    let out = run_cli(
+        intervene(&["worker", "--coordinator", "http://127.0.0.1:9", "--jobs-per-gpu", "3", "--device", "cpu"]),
+        60,
+    );
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("error: --jobs-per-gpu 3: `cpu` is not a GPU"), "{stderr}");
+    assert_eq!(stderr.matches("error:").count(), 1, "one error: {stderr}");
 }
 
 #[test]

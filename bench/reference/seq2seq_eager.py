@@ -12,7 +12,10 @@ teacher forcing 1.0 where the architecture allows it, one output projection
 over all steps), so a difference measures the framework, not the method.
 
     . scripts/env.sh
-    python bench/reference/seq2seq_eager.py [--small] [--dim D] [--batch B] [--steps N] [--threads N] [ARCH...]
+    python bench/reference/seq2seq_eager.py [--small] [--dim D] [--batch B] [--steps N] [--threads N] [--device cpu|cuda:N] [ARCH...]
+
+On a GPU every tensor is made there (torch.set_default_device) and each
+timing ends with a synchronisation, as the Rust bench's host read-back.
 """
 
 import argparse
@@ -44,7 +47,8 @@ class Encoder(nn.Module):
 
     def forward(self, src, lengths):
         x = F.dropout(self.embedding(src), self.dropout, self.training)
-        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True)
+        # Packing wants the lengths on the host whatever the device.
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True)
         out, last = self.rnn(packed)
         out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])
         if self.bi:
@@ -272,10 +276,20 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--device", default="cpu")
     ap.add_argument("archs", nargs="*")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
+    device = torch.device(a.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        ap.error(f"--device {a.device}: torch sees no CUDA device")
+    torch.set_default_device(device)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     e = h = a.dim or (64 if a.small else 256)
     vocab = 1000 if a.small else 5000
     builders = {
@@ -285,7 +299,7 @@ def main():
         "lstm-attention": lambda: Attention(vocab, e, h, 2, True, 0.3, h),
         "transformer": lambda: Transformer(vocab, h, 8, 2 * h, 3, 3, 0.1),  # transformer-python.toml
     }
-    print(f"threads {torch.get_num_threads()}  small {a.small}  steps {a.steps}")
+    print(f"threads {torch.get_num_threads()}  small {a.small}  steps {a.steps}  device {a.device}")
     rng = random.Random(0)
     for name, build in builders.items():
         if a.archs and name not in a.archs:
@@ -293,7 +307,8 @@ def main():
         torch.manual_seed(0)
         model = build()
         opt = torch.optim.Adam(model.parameters(), 1e-3)
-        line = f"{name:15}"
+        params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        line = f"{name:15}  params {params:9}"
         for tf in (1.0, 0.5):
             if tf < 1 and name == "transformer":
                 continue
@@ -309,6 +324,7 @@ def main():
                 nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 opt.step()
                 loss.item()
+                sync()
                 if step > 0:
                     secs += time.perf_counter() - t0
                     tokens += ntok
@@ -321,6 +337,7 @@ def main():
         for _ in range(3):  # best of three, as the Rust bench
             t0 = time.perf_counter()
             steps = greedy(model, src, lengths, 80).shape[1]
+            sync()
             best = min(best, time.perf_counter() - t0)
         line += f"  greedy: {src.shape[0] / best:7.1f} seq/s ({steps} steps)"
         if name != "transformer":  # no decoder cache in nn.TransformerDecoder
@@ -328,6 +345,7 @@ def main():
             for _ in range(3):
                 t0 = time.perf_counter()
                 _, steps = beam_search(model, src, lengths, BEAM, 1.0, 80)
+                sync()
                 best = min(best, time.perf_counter() - t0)
             line += f"  beam{BEAM}: {src.shape[0] / best:7.1f} seq/s ({steps} steps)"
         print(line)

@@ -17,6 +17,7 @@ use intervene_coordinator::scheduler::{Options, Scheduler};
 use intervene_coordinator::service::auth::TokenCheck;
 use intervene_coordinator::service::server::{ServeConfig, TlsFiles, serve};
 use intervene_proto::device::Device;
+use intervene_worker::agent::sharing::{GpuShare, NvidiaSmi};
 use intervene_worker::agent::{self, AgentConfig, Connection, Trainer};
 
 pub use super::client::{CancelArgs, RetryArgs, StatusArgs, SubmitArgs, cancel, retry, status, submit};
@@ -235,6 +236,11 @@ pub struct WorkerArgs {
     /// Run one worker per GPU: `all`, or indices such as `0,1`.
     #[arg(long, value_name = "all|0,1,..")]
     pub gpus: Option<String>,
+    /// Jobs at once on each GPU, each in its own process. The first job of
+    /// a GPU runs alone and its memory decides: K that would not fit the
+    /// device is refused with how many would.
+    #[arg(long, value_name = "K", default_value_t = 1)]
+    pub jobs_per_gpu: usize,
     /// Name shown in `intervene status` (default HOST/DEVICE).
     #[arg(long)]
     pub name: Option<String>,
@@ -324,22 +330,53 @@ pub fn trainer(fake_train: Option<f64>, threads: Option<usize>) -> anyhow::Resul
     Ok(Arc::new(t))
 }
 
-/// One agent config per device, named HOST/DEVICE unless named.
+/// The agents of `--jobs-per-gpu K`: K for each GPU of `devices`, sharing
+/// it (the first of each is measured); refused for a CPU, for K = 0, and
+/// when the GPU's memory cannot be read.
+pub fn slots(devices: &[String], jobs_per_gpu: usize) -> anyhow::Result<Vec<(String, Option<(Arc<GpuShare>, bool)>)>> {
+    if jobs_per_gpu == 0 {
+        bail!("--jobs-per-gpu 0: at least one job per GPU is needed");
+    }
+    if jobs_per_gpu == 1 {
+        return Ok(devices.iter().map(|d| (d.clone(), None)).collect());
+    }
+    let mut out = Vec::new();
+    for device in devices {
+        let Ok(Device::Cuda(index)) = device.parse::<Device>() else {
+            bail!(
+                "--jobs-per-gpu {jobs_per_gpu}: `{device}` is not a GPU; it applies to --gpus or --device cuda:N \
+                 (on the CPU, more workers run more jobs at once)"
+            );
+        };
+        let share = GpuShare::new(jobs_per_gpu, device.clone(), Box::new(NvidiaSmi { index }));
+        share.check_probe().map_err(|e| anyhow::anyhow!(e))?;
+        out.extend((0..jobs_per_gpu).map(|slot| (device.clone(), Some((share.clone(), slot == 0)))));
+    }
+    Ok(out)
+}
+
+/// One agent config per slot (a device, or a share of one), named
+/// HOST/DEVICE unless named, with `#N` for the N-th job of a shared GPU.
 pub fn agent_configs(
     connection: &Connection,
-    devices: &[String],
+    slots: &[(String, Option<(Arc<GpuShare>, bool)>)],
     name: Option<&str>,
     cache_dir: &Path,
     lease_wait: Duration,
 ) -> Vec<AgentConfig> {
     let host = agent::capabilities::hostname();
-    devices
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let many = slots.len() > 1;
+    slots
         .iter()
-        .map(|device| {
+        .map(|(device, share)| {
+            let n = seen.entry(device.as_str()).or_default();
+            *n += 1;
+            let suffix = if share.is_some() { format!("#{n}") } else { String::new() };
             let name = match name {
-                Some(n) if devices.len() > 1 => format!("{n}/{device}"),
+                Some(n) if many => format!("{n}/{device}{suffix}"),
                 Some(n) => n.to_string(),
-                None => format!("{host}/{device}"),
+                None => format!("{host}/{device}{suffix}"),
             };
             let dir_name: String =
                 name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
@@ -351,6 +388,7 @@ pub fn agent_configs(
                 pending_dir: cache_dir.join("pending").join(dir_name),
                 lease_wait,
                 max_backoff: Duration::from_secs(10),
+                share: share.clone(),
             }
         })
         .collect()
@@ -359,19 +397,15 @@ pub fn agent_configs(
 pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let connection = args.client.connection()?;
     let devices = devices(&args.device, args.gpus.as_deref())?;
+    let slots = slots(&devices, args.jobs_per_gpu)?;
     #[cfg(fake_train)]
     let fake = args.fake_train;
     #[cfg(not(fake_train))]
     let fake = None;
     let trainer = trainer(fake, args.threads)?;
     let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
-    let configs = agent_configs(
-        &connection,
-        &devices,
-        args.name.as_deref(),
-        &cache_dir,
-        Duration::from_millis(args.lease_wait_ms),
-    );
+    let configs =
+        agent_configs(&connection, &slots, args.name.as_deref(), &cache_dir, Duration::from_millis(args.lease_wait_ms));
     runtime()?.block_on(async move {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
@@ -385,6 +419,8 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
             tasks.push(tokio::spawn(agent::run(cfg, trainer.clone(), stop_rx.clone())));
         }
         let mut failed = false;
+        // The agents of one GPU refused for one reason say it once.
+        let mut said = std::collections::HashSet::new();
         for t in tasks {
             match t.await {
                 Ok(Ok(summary)) => eprintln!(
@@ -392,7 +428,9 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
                     summary.completed, summary.failed, summary.released
                 ),
                 Ok(Err(e)) => {
-                    eprintln!("error: {e}");
+                    if said.insert(e.to_string()) {
+                        eprintln!("error: {e}");
+                    }
                     failed = true;
                 }
                 Err(e) => {

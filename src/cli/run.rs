@@ -22,7 +22,7 @@ use intervene_proto::pb;
 use intervene_worker::agent::{self, Connection};
 
 use super::client::{describe_submission, explain, submission, watch};
-use super::fleet::{agent_configs, devices, runtime, scheduler_options, stop_signal, trainer};
+use super::fleet::{agent_configs, devices, runtime, scheduler_options, slots, stop_signal, trainer};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -42,6 +42,10 @@ pub struct RunArgs {
     /// such as `0,1` (instead of --workers and --device).
     #[arg(long, value_name = "all|0,1,..", conflicts_with_all = ["workers", "device"])]
     pub gpus: Option<String>,
+    /// Jobs at once on each GPU (--gpus or --device cuda:N), each in its own
+    /// process; the first job's memory decides whether K fit.
+    #[arg(long, value_name = "K", default_value_t = 1, conflicts_with = "workers")]
+    pub jobs_per_gpu: usize,
     /// Torch threads per job. A job's result is bit-identical on CPU for a
     /// given thread count, whatever runs beside it; the default of 1 keeps
     /// results the same for any --workers.
@@ -68,10 +72,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let (_, plan) = super::plan::load_and_plan(&args.file)?;
     let request = submission(&args.file, args.new_version)?;
     let device = devices(&args.device, args.gpus.as_deref())?;
-    // --gpus: one worker per GPU; otherwise --workers of the one device.
-    let worker_devices: Vec<String> =
-        if args.gpus.is_some() { device } else { std::iter::repeat_n(device[0].clone(), workers).collect() };
-    let workers = worker_devices.len();
+    // --gpus (or --jobs-per-gpu): K workers per GPU; otherwise --workers of
+    // the one device.
+    let worker_slots = if args.gpus.is_some() || args.jobs_per_gpu != 1 {
+        slots(&device, args.jobs_per_gpu)?
+    } else {
+        slots(&std::iter::repeat_n(device[0].clone(), workers).collect::<Vec<_>>(), 1)?
+    };
+    let workers = worker_slots.len();
     #[cfg(fake_train)]
     let fake = args.fake_train;
     #[cfg(not(fake_train))]
@@ -110,7 +118,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let mut workers = Vec::new();
         for (i, mut cfg) in agent_configs(
             &connection,
-            &worker_devices,
+            &worker_slots,
             Some("local"),
             &args.state.join("worker"),
             Duration::from_millis(500),
@@ -123,13 +131,31 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             workers.push(tokio::spawn(agent::run(cfg, trainer.clone(), stop_rx.clone())));
         }
 
+        // The workers as one task: when every one of them stopped on its own
+        // (a refused --jobs-per-gpu), nothing would ever finish the study.
+        let mut fleet = tokio::spawn(async move {
+            let mut errors = Vec::new();
+            for w in workers {
+                match w.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => errors.push(e.to_string()),
+                    Err(e) => errors.push(format!("a worker task failed: {e}")),
+                }
+            }
+            errors
+        });
         let mut client = connection.client()?;
+        let mut fleet_errors = None;
         let outcome = async {
             let r = client.submit_study(request).await.map_err(explain)?.into_inner();
             eprintln!("{}", describe_submission(&r));
             let study = format!("{}@{}", r.study, r.version);
             tokio::select! {
                 last = watch(&mut client, &study) => last.map(|s| (r, Some(s))),
+                errors = &mut fleet => {
+                    fleet_errors = Some(errors.unwrap_or_default());
+                    Ok((r, None))
+                }
                 _ = stop_signal() => {
                     eprintln!("interrupted: stopping the workers; run the same command again to resume");
                     Ok((r, None))
@@ -139,11 +165,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .await;
 
         let _ = stop_tx.send(true);
-        for w in workers {
-            match w.await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => eprintln!("warning: a worker stopped with an error: {e}"),
-                Err(e) => eprintln!("warning: a worker task failed: {e}"),
+        let stopped_early = fleet_errors.is_some();
+        let errors = match fleet_errors {
+            Some(e) => e,
+            None => fleet.await.unwrap_or_default(),
+        };
+        let mut seen = std::collections::HashSet::new();
+        for e in &errors {
+            // K agents of a GPU refused for one reason say it once.
+            if seen.insert(e.clone()) {
+                eprintln!("{}: {e}", if stopped_early { "error" } else { "warning: a worker stopped with an error" });
             }
         }
         let _ = server_stop_tx.send(());
@@ -152,6 +183,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         scheduler.flush_tables().await;
 
         let (submitted, last) = outcome?;
+        if stopped_early {
+            eprintln!("every worker stopped before the study finished; what they finished is kept");
+            return Ok(ExitCode::FAILURE);
+        }
         let Some(last) = last else { return Ok(ExitCode::from(130)) };
         print_end(&args.state, &submitted, &last)
     })

@@ -2,11 +2,14 @@
 //! batches shaped like the reference study's (seed 002: vocabularies of
 //! 5000, sources up to 50 tokens, targets up to 80, batch 64).
 //!
-//!     cargo bench -p intervene-worker --bench throughput -- [--small] [--dim D] [--batch B] [--steps N] [--threads N] [ARCH...]
+//!     cargo bench -p intervene-worker --bench throughput -- [--small] [--dim D] [--batch B] [--steps N] [--threads N] [--device cpu|cuda:N] [ARCH...]
 //!
-//! Prints target tokens per second of optimisation steps (forward, backward,
-//! clipping, Adam) at teacher forcing 1.0 and 0.5, and decoded sequences per
-//! second. `bench/reference/seq2seq_eager.py` measures the same in PyTorch.
+//! Prints each model's trainable parameters, target tokens per second of
+//! optimisation steps (forward, backward, clipping, Adam) at teacher forcing
+//! 1.0 and 0.5, and decoded sequences per second.
+//! `bench/reference/seq2seq_eager.py` measures the same in PyTorch. Every
+//! timed step ends by reading a value back to the host, so GPU timings
+//! include the kernels, not only their launch.
 
 use intervene_proto::job::{AttentionSpec, DecodeSpec, ModelSpec, RecurrentSpec, TransformerSpec};
 use intervene_worker::decode;
@@ -24,11 +27,13 @@ struct Args {
     batch: usize,
     steps: usize,
     threads: Option<i32>,
+    device: Device,
     archs: Vec<String>,
 }
 
 fn args() -> Args {
-    let mut a = Args { small: false, dim: None, batch: 64, steps: 5, threads: None, archs: Vec::new() };
+    let mut a =
+        Args { small: false, dim: None, batch: 64, steps: 5, threads: None, device: Device::Cpu, archs: Vec::new() };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
         match x.as_str() {
@@ -37,6 +42,13 @@ fn args() -> Args {
             "--batch" => a.batch = it.next().and_then(|v| v.parse().ok()).unwrap_or(a.batch),
             "--steps" => a.steps = it.next().and_then(|v| v.parse().ok()).unwrap_or(a.steps),
             "--threads" => a.threads = it.next().and_then(|v| v.parse().ok()),
+            "--device" => {
+                let name = it.next().unwrap_or_default();
+                a.device = intervene_worker::device::parse_device(&name).unwrap_or_else(|e| {
+                    eprintln!("throughput: --device: {e}");
+                    std::process::exit(2)
+                });
+            }
             "--bench" => {}
             other => a.archs.push(other.to_string()),
         }
@@ -111,17 +123,25 @@ fn main() {
     let batch = a.batch;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let data = corpus(batch * (a.steps + 1), vocab, &mut rng);
-    println!("threads {}  small {}  steps {}", tch::get_num_threads(), a.small, a.steps);
+    let device = a.device;
+    println!(
+        "threads {}  small {}  steps {}  device {}",
+        tch::get_num_threads(),
+        a.small,
+        a.steps,
+        intervene_worker::device::device_name(device)
+    );
     for (name, spec) in specs(a.small, a.dim) {
         if !a.archs.is_empty() && !a.archs.iter().any(|x| x == name) {
             continue;
         }
         tch::manual_seed(0);
-        let vs = nn::VarStore::new(Device::Cpu);
+        let vs = nn::VarStore::new(device);
         let model = Model::new(&spec, vs.root(), vocab as u32, vocab as u32, 128).expect("valid spec");
         let mut opt = nn::Adam::default().build(&vs, 1e-3).expect("optimizer");
         let vars = vs.trainable_variables();
-        let mut line = format!("{name:15}");
+        let params: i64 = vars.iter().map(|v| v.numel() as i64).sum();
+        let mut line = format!("{name:15}  params {params:9}");
         for tf in [1.0, 0.5] {
             if tf < 1.0 && name == "transformer" {
                 continue;
@@ -129,7 +149,7 @@ fn main() {
             let (mut tokens, mut secs) = (0u64, 0.0);
             for step in 0..=a.steps {
                 let idx: Vec<usize> = (step * batch..(step + 1) * batch).collect();
-                let b = make_batch(&data, &idx, Device::Cpu);
+                let b = make_batch(&data, &idx, device);
                 let t0 = Instant::now();
                 let logits = model.forward_t(&b.src, &b.lengths, &b.inputs, tf, &mut rng, true);
                 let l = loss(&logits, &b.targets, Reduction::Mean);
@@ -158,7 +178,7 @@ fn main() {
             }
         });
         let idx: Vec<usize> = (0..batch).collect();
-        let b = make_batch(&data, &idx, Device::Cpu);
+        let b = make_batch(&data, &idx, device);
         // Best of three: the first call also pays for lazy initialisation.
         let mut best = f64::INFINITY;
         let mut steps = 0;

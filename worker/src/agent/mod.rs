@@ -22,6 +22,7 @@
 //! - [`pending`]: unacknowledged results on disk.
 //! - [`capabilities`]: what the worker reports about itself.
 //! - [`job`]: running one assignment.
+//! - [`sharing`]: several agents on one GPU (`--jobs-per-gpu`).
 
 pub mod cache;
 pub mod capabilities;
@@ -29,6 +30,7 @@ pub mod client;
 mod job;
 pub mod pending;
 pub mod real;
+pub mod sharing;
 pub mod trainer;
 
 use std::path::PathBuf;
@@ -47,6 +49,7 @@ pub use trainer::{FakeTrainer, fake_bleu};
 use cache::DatasetCache;
 use client::{Backoff, Client, is_transient};
 use pending::Pending;
+use sharing::{Decision, GpuShare};
 
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
@@ -63,6 +66,9 @@ pub struct AgentConfig {
     pub lease_wait: Duration,
     /// The longest pause between retries when the coordinator is away.
     pub max_backoff: Duration,
+    /// The GPU this agent shares with others (`--jobs-per-gpu`), and whether
+    /// it is the one whose first job is measured.
+    pub share: Option<(Arc<GpuShare>, bool)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +118,18 @@ pub async fn run(
     trainer: Arc<dyn Trainer>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<Summary, AgentError> {
+    // An agent sharing a GPU starts once the device's first job showed
+    // that the jobs fit.
+    if let Some((share, false)) = &cfg.share {
+        let mut stop = shutdown.clone();
+        let decision = tokio::select! {
+            d = share.wait() => d,
+            _ = stopped(&mut stop) => return Ok(Summary::default()),
+        };
+        if let Decision::Refused(e) = decision {
+            return Err(AgentError::Local(e));
+        }
+    }
     let client = cfg.connection.client()?;
     let capabilities = capabilities::detect(&cfg.device);
     let mut agent = Agent {
@@ -146,7 +164,7 @@ pub async fn run(
             Ok(resp) => {
                 backoff.reset();
                 if let Some(job) = resp.into_inner().job {
-                    agent.run_job(job).await?;
+                    agent.run_measured_job(job).await?;
                 }
             }
             Err(s) if s.code() == Code::NotFound => {
@@ -166,6 +184,34 @@ pub async fn run(
 }
 
 impl Agent {
+    /// A job; on the first agent of a shared GPU, measured until one job
+    /// has decided how many fit.
+    async fn run_measured_job(&mut self, job: pb::JobAssignment) -> Result<(), AgentError> {
+        let share = match &self.cfg.share {
+            Some((share, true)) if share.decision() == Decision::Measuring => share.clone(),
+            _ => return self.run_job(job).await,
+        };
+        share.job_starts();
+        let sampler = tokio::spawn({
+            let share = share.clone();
+            async move {
+                loop {
+                    tokio::time::sleep(share.sample_every).await;
+                    let s = share.clone();
+                    let _ = tokio::task::spawn_blocking(move || s.sample()).await;
+                }
+            }
+        });
+        let completed = self.summary.completed;
+        let outcome = self.run_job(job).await;
+        sampler.abort();
+        outcome?;
+        match share.job_ended(self.summary.completed > completed) {
+            Decision::Refused(e) => Err(AgentError::Local(e)),
+            _ => Ok(()),
+        }
+    }
+
     fn stopping(&self) -> bool {
         *self.shutdown.borrow()
     }
